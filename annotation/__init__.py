@@ -1,0 +1,1 @@
+"""Annotation: projects, prompts, candidates, comparison tasks, judgments, the annotator UI and quality."""

@@ -1,0 +1,96 @@
+"""Shared pieces of the core API views: the scope permission and project-access helpers."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from rest_framework import exceptions, permissions
+
+from annotation.auth import visible_projects
+from annotation.models import ApiToken, Project, TokenScope
+from annotation.selectors.projects import ProjectAccess, project_access_for_user
+
+READ_SCOPES: tuple[str, ...] = (TokenScope.ANNOTATE, TokenScope.EXPORT, TokenScope.TRAIN)
+MANAGE_SCOPES: tuple[str, ...] = (TokenScope.TRAIN,)
+ANNOTATE_SCOPES: tuple[str, ...] = (TokenScope.ANNOTATE,)
+
+
+class TokenScopes(permissions.BasePermission):
+    """A token request needs one of the view's ``read_scopes`` (safe methods) or ``write_scopes``.
+
+    A view may refine per action with ``action_scopes = {"action": (scopes...)}``. An empty tuple means
+    any token will do. Session requests are not limited by scopes.
+    """
+
+    code = "missing_scope"
+    message = "This token lacks the scope this endpoint needs."
+
+    @staticmethod
+    def scopes_for(request, view) -> tuple[str, ...]:
+        action_scopes = getattr(view, "action_scopes", {}) or {}
+        action = getattr(view, "action", None)
+        if action in action_scopes:
+            return tuple(action_scopes[action])
+        if request.method in permissions.SAFE_METHODS:
+            return tuple(getattr(view, "read_scopes", READ_SCOPES))
+        return tuple(getattr(view, "write_scopes", MANAGE_SCOPES))
+
+    def has_permission(self, request, view) -> bool:
+        token = request.auth
+        if not isinstance(token, ApiToken):
+            return True
+        needed = self.scopes_for(request, view)
+        if not needed or any(token.has_scope(s) for s in needed):
+            return True
+        if len(needed) == 1:
+            self.message = f"This token lacks the '{needed[0]}' scope."
+        else:
+            self.message = "This token needs one of the scopes: " + ", ".join(f"'{s}'" for s in needed) + "."
+        return False
+
+
+class NotFoundMixin:
+    """Raise DRF's NotFound (not Django's Http404) so the error body carries the code "not_found"."""
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404 as exc:
+            raise exceptions.NotFound() from exc
+
+
+class ProjectAccessMixin(NotFoundMixin):
+    """Helpers for views whose objects belong to a project (used by the core viewsets)."""
+
+    permission_classes = [permissions.IsAuthenticated, TokenScopes]
+    read_scopes: tuple[str, ...] = READ_SCOPES
+    write_scopes: tuple[str, ...] = MANAGE_SCOPES
+
+    @property
+    def access(self) -> ProjectAccess:
+        request = self.request
+        cached = getattr(request, "_preflab_access", None)
+        if cached is None:
+            cached = project_access_for_user(request.user)
+            request._preflab_access = cached
+        return cached
+
+    def get_serializer_context(self) -> dict:
+        context = super().get_serializer_context()
+        if getattr(self, "request", None) is not None and not getattr(self, "swagger_fake_view", False):
+            context["access"] = self.access
+        return context
+
+    def visible_project(self, project_id, *, manage: bool = False) -> Project:
+        """The project with this id if the user sees it (else 404); with ``manage``, 403 unless an engineer."""
+        project = visible_projects(self.request.user).filter(pk=project_id).first()
+        if project is None:
+            raise exceptions.NotFound("No such project.")
+        if manage:
+            self.require_manage(project.pk)
+        return project
+
+    def require_manage(self, project_id: int) -> None:
+        if not self.access.can_manage(project_id):
+            raise exceptions.PermissionDenied(
+                "Only the project's engineers and admins can change it.", code="role_required"
+            )

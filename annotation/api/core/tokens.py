@@ -1,0 +1,122 @@
+"""Your own API tokens: list, create (the key is shown once, in the create response) and revoke.
+
+A request authenticated by a token may create tokens only with scopes that token has itself, so a token
+can never mint a stronger one.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, permissions, serializers, status, viewsets
+from rest_framework.response import Response
+
+from annotation.api.core.base import NotFoundMixin, TokenScopes
+from annotation.models import ApiToken, TokenScope
+from annotation.selectors.projects import api_token_list_for_user
+from annotation.services.projects import api_token_create, api_token_revoke
+
+TOKEN_FIELDS = [
+    "id",
+    "name",
+    "key_prefix",
+    "scopes",
+    "rate_limit_per_minute",
+    "created_at",
+    "last_used_at",
+    "expires_at",
+    "revoked_at",
+]
+
+
+class ApiTokenFilter(django_filters.FilterSet):
+    active = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", label="Not revoked")
+
+    class Meta:
+        model = ApiToken
+        fields = ["active"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your API tokens (never their keys)"),
+    retrieve=extend_schema(summary="One of your API tokens"),
+    destroy=extend_schema(summary="Revoke one of your API tokens (it stops working at once)"),
+)
+class ApiTokenViewSet(
+    NotFoundMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Your own API tokens. The key is shown once, in the create response; revoking takes effect at once."""
+
+    queryset = ApiToken.objects.none()
+    permission_classes = [permissions.IsAuthenticated, TokenScopes]
+    # Any token may manage its owner's tokens; escalation is refused in ``create``.
+    read_scopes: tuple[str, ...] = ()
+    write_scopes: tuple[str, ...] = ()
+    filterset_class = ApiTokenFilter
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+        scopes = serializers.ListField(
+            child=serializers.ChoiceField(choices=TokenScope.choices), min_length=1
+        )
+        expires_at = serializers.DateTimeField(required=False, allow_null=True)
+        rate_limit_per_minute = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+        class Meta:
+            ref_name = "ApiTokenInput"
+
+    class OutputSerializer(serializers.ModelSerializer):
+        """An API token (never its key)."""
+
+        scopes = serializers.ListField(child=serializers.CharField())
+
+        class Meta:
+            model = ApiToken
+            fields = TOKEN_FIELDS
+            ref_name = "ApiToken"
+
+    class CreatedSerializer(OutputSerializer):
+        """A new API token with its key, shown only in this response."""
+
+        key = serializers.CharField(help_text="The secret; shown only in this response. Send 'Bearer <key>'.")
+
+        class Meta:
+            model = ApiToken
+            fields = [*TOKEN_FIELDS, "key"]
+            ref_name = "ApiTokenCreated"
+
+    def get_queryset(self):
+        return api_token_list_for_user(user=self.request.user)
+
+    def get_serializer_class(self):
+        return self.InputSerializer if self.action == "create" else self.OutputSerializer
+
+    @extend_schema(
+        summary="Create an API token; the response holds its key, shown only once",
+        request=InputSerializer,
+        responses={201: CreatedSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if isinstance(request.auth, ApiToken):
+            extra = sorted(set(data["scopes"]) - set(request.auth.scopes or []))
+            if extra:
+                raise exceptions.PermissionDenied(
+                    f"A token cannot create a token with scopes it lacks: {', '.join(extra)}.",
+                    code="missing_scope",
+                )
+        token, raw = api_token_create(user=request.user, **data)
+        body = dict(self.OutputSerializer(token).data)
+        body["key"] = raw
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, *args, **kwargs):
+        api_token_revoke(token=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,60 @@
+"""One error body for every API error:
+
+{"error": {"code": "invalid", "message": "...", "fields": {"field": ["reason", ...]}}}
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def _flatten(detail) -> tuple[str, dict]:
+    if isinstance(detail, dict):
+        fields = {k: [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in detail.items()}
+        first_key = next(iter(fields), None)
+        message = f"{first_key}: {fields[first_key][0]}" if first_key else "Invalid input."
+        if first_key == "non_field_errors":
+            message = fields[first_key][0]
+        return message, fields
+    if isinstance(detail, list):
+        return (str(detail[0]) if detail else "Invalid input."), {}
+    return str(detail), {}
+
+
+def error_response(code: str, message: str, http_status: int, fields: dict | None = None) -> Response:
+    body = {"error": {"code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+    return Response(body, status=http_status)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "message_dict") else exc.messages)
+    # Map Django's own exceptions to DRF's first, so the body's code is "not_found"/"permission_denied".
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, IntegrityError):
+        return error_response("conflict", f"Conflicts with existing data: {exc}", status.HTTP_409_CONFLICT)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = getattr(exc, "default_code", "error")
+    if isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        if isinstance(codes, str):
+            code = codes
+    message, fields = _flatten(response.data)
+    body = {"error": {"code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+    response.data = body
+    return response

@@ -1,0 +1,137 @@
+"""``POST /api/v1/projects/{id}/import``: import a file upload or a Hugging Face dataset into a project.
+
+Importing is an engineer action (it creates work for annotators), so the endpoint needs the global role
+engineer or admin (403 otherwise) and, for API tokens, the ``train`` scope: the scope engineers' tools
+already hold for changing projects and training. A user who cannot see the project gets 404.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import parsers, permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.api.errors import error_response
+from annotation.auth import HasRole, HasScope, visible_projects
+from annotation.importing import FORMATS, SHAPES, ImportFileError
+from annotation.models import PairingStrategy, Role, TokenScope
+from annotation.services.imports import items_import
+
+
+def _too_large(size: int) -> Response:
+    limit = settings.PREFLAB_MAX_IMPORT_BYTES
+    return error_response(
+        "too_large",
+        f"The upload is {size} bytes; the import limit is {limit} bytes (PREFLAB_MAX_IMPORT_BYTES).",
+        status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        {"file": [f"larger than {limit} bytes"]},
+    )
+
+
+def _allowed_local_path(source: str) -> Path | None:
+    """A local dataset path must lie under the shared data or artifact directory (the server never reads
+    arbitrary files for a client); returns None when ``source`` is not a local path (a hub name)."""
+    path = Path(source)
+    if not (path.is_absolute() or source.startswith(".")) and not path.exists():
+        return None
+    resolved = path.resolve()
+    for root in (Path(settings.SHARED_DATA_DIR), Path(settings.ARTIFACT_DIR)):
+        if resolved.is_relative_to(Path(root).resolve()):
+            return resolved
+    raise ImportFileError(
+        "local paths must lie under the shared data directory or the artifact directory", field="source"
+    )
+
+
+class ProjectImportApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, HasScope, HasRole]
+    required_scope = TokenScope.TRAIN
+    required_roles = (Role.ENGINEER, Role.ADMIN)
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(required=False, help_text="A .jsonl/.jsonl.gz/.json/.csv/.parquet file.")
+        source = serializers.CharField(
+            required=False, max_length=500, help_text="A Hugging Face dataset name or a saved-dataset path."
+        )
+        format = serializers.ChoiceField(choices=FORMATS, required=False, help_text="Override detection.")
+        shape = serializers.ChoiceField(choices=SHAPES, required=False, help_text="Override detection.")
+        pairing = serializers.ChoiceField(choices=PairingStrategy.choices, required=False)
+        pairs_per_prompt = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+        prior_judgments = serializers.BooleanField(default=False)
+        seed = serializers.IntegerField(default=0)
+        split = serializers.CharField(required=False, max_length=100)
+        limit = serializers.IntegerField(min_value=1, required=False)
+
+        class Meta:
+            ref_name = "ImportInput"
+
+        def validate(self, attrs):
+            if bool(attrs.get("file")) == bool(attrs.get("source")):
+                raise serializers.ValidationError(
+                    {"file": ["give exactly one of 'file' (upload) or 'source'"]}
+                )
+            return attrs
+
+    @extend_schema(
+        summary="Import prompts, candidates and preferences (engineers; token scope 'train')",
+        request={"multipart/form-data": InputSerializer, "application/json": InputSerializer},
+        responses={
+            201: inline_serializer(
+                "ImportReport",
+                {
+                    "batch_id": serializers.IntegerField(),
+                    "records": serializers.IntegerField(),
+                    "prompts_created": serializers.IntegerField(),
+                    "candidates_created": serializers.IntegerField(),
+                    "tasks_created": serializers.IntegerField(),
+                    "judgments_created": serializers.IntegerField(),
+                },
+            )
+        },
+    )
+    def post(self, request, project_id: int):
+        project = get_object_or_404(visible_projects(request.user), pk=project_id)
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > settings.PREFLAB_MAX_IMPORT_BYTES:
+            return _too_large(length)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        upload = data.get("file")
+        if upload is not None and upload.size > settings.PREFLAB_MAX_IMPORT_BYTES:
+            return _too_large(upload.size)
+        try:
+            if upload is not None:
+                source = upload
+            else:
+                local = _allowed_local_path(data["source"])
+                source = str(local) if local else data["source"]
+                if local is None or local.is_dir():
+                    data.setdefault("format", "hf")
+            report = items_import(
+                project=project,
+                source=source,
+                format=data.get("format"),
+                shape=data.get("shape"),
+                pairing=data.get("pairing"),
+                pairs_per_prompt=data.get("pairs_per_prompt"),
+                prior_judgments=data["prior_judgments"],
+                seed=data["seed"],
+                created_by=request.user,
+                split=data.get("split"),
+                limit=data.get("limit"),
+            )
+        except ImportFileError as exc:
+            return error_response(
+                "invalid_import",
+                exc.message,
+                status.HTTP_400_BAD_REQUEST,
+                {exc.field or "file": [exc.message]},
+            )
+        return Response(report.as_dict(), status=status.HTTP_201_CREATED)

@@ -1,0 +1,176 @@
+"""Quality JSON API: the numbers behind the quality and leaderboard pages, and flag review.
+
+Tokens need the ``export`` scope; users must be reviewers, engineers or admins of the project.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.auth import HasScope, visible_projects
+from annotation.models import AnnotatorFlag, FlagStatus, Project
+from annotation.selectors.quality import (
+    annotator_detail,
+    annotator_reliability,
+    annotator_table,
+    flag_list,
+    model_leaderboard,
+    project_agreement,
+    quality_settings,
+)
+from annotation.services.quality import can_review_quality, flag_clear, flags_refresh
+
+MAX_BOOTSTRAP = 5000
+
+
+class FlagOutputSerializer(serializers.ModelSerializer):
+    annotator_username = serializers.CharField(source="annotator.username", read_only=True)
+    cleared_by_username = serializers.CharField(source="cleared_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = AnnotatorFlag
+        fields = [
+            "id",
+            "project",
+            "annotator",
+            "annotator_username",
+            "reason",
+            "evidence",
+            "status",
+            "created_at",
+            "cleared_by",
+            "cleared_by_username",
+            "cleared_at",
+            "clear_note",
+        ]
+
+
+class QualityApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, HasScope]
+    required_scope = "export"
+
+    def project(self, project_id: int) -> Project:
+        project = get_object_or_404(visible_projects(self.request.user), pk=project_id)
+        if not can_review_quality(self.request.user, project):
+            raise PermissionDenied("Quality data is for reviewers, engineers and admins of the project.")
+        return project
+
+
+class BootstrapInput(serializers.Serializer):
+    n_boot = serializers.IntegerField(required=False, min_value=0, max_value=MAX_BOOTSTRAP)
+
+
+BOOT_PARAM = OpenApiParameter("n_boot", int, description="Bootstrap replicates (default: project setting)")
+
+
+class ProjectQualityApi(QualityApi):
+    @extend_schema(parameters=[BOOT_PARAM], responses={200: dict})
+    def get(self, request, project_id: int):
+        """Agreement (project and per import batch), per-annotator statistics, reliability and thresholds."""
+        project = self.project(project_id)
+        params = BootstrapInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        table = annotator_table(project)
+        return Response(
+            {
+                "project": project.pk,
+                "settings": quality_settings(project).as_dict(),
+                "agreement": project_agreement(project, n_boot=params.validated_data.get("n_boot")),
+                "project_median_time_ms": table["project_median_time_ms"],
+                "annotators": table["annotators"],
+            }
+        )
+
+
+class AnnotatorQualityApi(QualityApi):
+    @extend_schema(responses={200: dict})
+    def get(self, request, project_id: int, annotator_id: int):
+        """One annotator's statistics, drift test, reliability, times and flags."""
+        project = self.project(project_id)
+        detail = annotator_detail(project, annotator_id)
+        if detail is None:
+            return Response(
+                {
+                    "error": {
+                        "code": "not_found",
+                        "message": "This annotator has no judgments in the project.",
+                    }
+                },
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        flags = FlagOutputSerializer(flag_list(project=project, annotator_id=annotator_id), many=True).data
+        return Response({**detail, "flags": flags})
+
+
+class ReliabilityApi(QualityApi):
+    @extend_schema(responses={200: dict})
+    def get(self, request, project_id: int):
+        """Dawid-Skene reliability per annotator id (what snapshots weight or drop by)."""
+        project = self.project(project_id)
+        return Response({"project": project.pk, "reliability": annotator_reliability(project=project)})
+
+
+class LeaderboardApi(QualityApi):
+    class InputSerializer(BootstrapInput):
+        include_quarantined = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(
+        parameters=[BOOT_PARAM, OpenApiParameter("include_quarantined", bool)],
+        responses={200: dict},
+    )
+    def get(self, request, project_id: int):
+        """Bradley-Terry ratings (Elo-like scale) with bootstrap intervals, win-rate matrix and counts."""
+        project = self.project(project_id)
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        board = model_leaderboard(
+            project,
+            n_boot=params.validated_data.get("n_boot"),
+            include_quarantined=params.validated_data["include_quarantined"],
+        )
+        return Response({"project": project.pk, **board})
+
+
+class FlagListApi(QualityApi):
+    class InputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=FlagStatus.choices, required=False)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=[s.value for s in FlagStatus])],
+        responses={200: FlagOutputSerializer(many=True)},
+    )
+    def get(self, request, project_id: int):
+        project = self.project(project_id)
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        flags = flag_list(project=project, status=params.validated_data.get("status"))
+        return Response(FlagOutputSerializer(flags, many=True).data)
+
+
+class FlagsRefreshApi(QualityApi):
+    @extend_schema(request=None, responses={201: FlagOutputSerializer(many=True)})
+    def post(self, request, project_id: int):
+        """Run the flag rules now; returns the flags this run opened."""
+        project = self.project(project_id)
+        created = flags_refresh(project=project)
+        return Response(FlagOutputSerializer(created, many=True).data, status=status.HTTP_201_CREATED)
+
+
+class FlagClearApi(QualityApi):
+    class InputSerializer(serializers.Serializer):
+        note = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer, responses={200: FlagOutputSerializer})
+    def post(self, request, flag_id: int):
+        """Clear an open flag after review (lifts the quarantine when it was the annotator's last one)."""
+        flag = get_object_or_404(AnnotatorFlag, pk=flag_id, project__in=visible_projects(request.user))
+        self.project(flag.project_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        flag = flag_clear(flag=flag, reviewer=request.user, note=data.validated_data["note"])
+        return Response(FlagOutputSerializer(flag).data)

@@ -1,0 +1,109 @@
+"""API token authentication and scope/role permissions shared by every PrefLab API.
+
+Clients send ``Authorization: Bearer <token>`` (or ``Token <token>``). A token carries scopes
+(annotate, export, train, score); a view names the scope it needs in ``required_scope``. Session-authenticated
+web users are not limited by scopes (their role still applies).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions
+
+from annotation.models import ApiToken, Project, Role
+
+
+def token_lookup(raw_key: str) -> ApiToken | None:
+    """The live token for a raw key, or None (unknown, revoked, expired or inactive user)."""
+    if not raw_key:
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=ApiToken.hash_key(raw_key), revoked_at__isnull=True)
+        .first()
+    )
+    if token is None or not token.user.is_active:
+        return None
+    if token.expires_at is not None and token.expires_at <= timezone.now():
+        return None
+    return token
+
+
+class TokenAuthentication(authentication.BaseAuthentication):
+    keywords = ("bearer", "token")
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower().decode() not in self.keywords:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be '<Bearer|Token> <key>'.")
+        token = token_lookup(header[1].decode("utf-8", errors="replace"))
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid, revoked or expired token.")
+        now = timezone.now()
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return (token.user, token)
+
+    def authenticate_header(self, request) -> str:
+        return "Bearer"
+
+
+def user_roles(user: AbstractBaseUser | AnonymousUser) -> set[str]:
+    if not user or not user.is_authenticated:
+        return set()
+    roles = set(user.groups.values_list("name", flat=True)) & {r.value for r in Role}
+    if user.is_superuser:
+        roles.add(Role.ADMIN)
+    return roles
+
+
+def is_admin(user) -> bool:
+    return bool(user and user.is_authenticated and (user.is_superuser or Role.ADMIN in user_roles(user)))
+
+
+def has_role(user, *roles: str) -> bool:
+    """True if the user holds any of ``roles`` (admins hold every role)."""
+    return is_admin(user) or bool(user_roles(user) & set(roles))
+
+
+def visible_projects(user):
+    """Projects a user may see: all for admins, else the ones they are a member of."""
+    if is_admin(user):
+        return Project.objects.all()
+    if not user or not user.is_authenticated:
+        return Project.objects.none()
+    return Project.objects.filter(memberships__user=user)
+
+
+class HasScope(permissions.BasePermission):
+    """Token requests need the view's ``required_scope`` (a string, or a dict of HTTP method -> scope)."""
+
+    message = "This token lacks the scope this endpoint needs."
+
+    def has_permission(self, request, view) -> bool:
+        scope = getattr(view, "required_scope", None)
+        if isinstance(scope, dict):
+            scope = scope.get(request.method, scope.get("*"))
+        if scope is None or not isinstance(request.auth, ApiToken):
+            return True
+        if request.auth.has_scope(scope):
+            return True
+        self.message = f"This token lacks the '{scope}' scope."
+        return False
+
+
+class HasRole(permissions.BasePermission):
+    """The user needs one of the view's ``required_roles`` (dict of HTTP method -> tuple, or a tuple)."""
+
+    message = "Your role does not allow this."
+
+    def has_permission(self, request, view) -> bool:
+        roles = getattr(view, "required_roles", None)
+        if isinstance(roles, dict):
+            roles = roles.get(request.method, roles.get("*"))
+        if not roles:
+            return True
+        return has_role(request.user, *roles)

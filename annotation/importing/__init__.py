@@ -1,0 +1,20 @@
+"""Reading preference data for import: file readers per format, shape detection and normalisation,
+hh-rlhf transcript splitting and pairing strategies. Everything here is pure (no database); the
+writing lives in ``annotation.services.imports``."""
+
+from annotation.importing.errors import ImportFileError
+from annotation.importing.pairing import pairs_for_strategy
+from annotation.importing.readers import FORMATS, detect_format, read_records
+from annotation.importing.shapes import SHAPES, ImportRecord, detect_shape, normalize_record
+
+__all__ = [
+    "FORMATS",
+    "SHAPES",
+    "ImportFileError",
+    "ImportRecord",
+    "detect_format",
+    "detect_shape",
+    "normalize_record",
+    "pairs_for_strategy",
+    "read_records",
+]

@@ -1,0 +1,254 @@
+"""Readers per input format. Each yields ``(location, record)`` one record at a time, where location is
+what a person needs to find the record again ("line 7" in JSONL, "row 3 (line 4)" in CSV, "row 12" in
+Parquet or a Hugging Face dataset).
+
+A source is a filesystem path, a binary file object with a ``name`` (an upload), a Hugging Face dataset
+name or saved-dataset directory, or an in-memory list of dicts (``format="records"``).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from annotation.importing.errors import ImportFileError
+
+FORMATS = ("jsonl", "json", "csv", "parquet", "hf", "records")
+_EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".jsonl.gz": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".json.gz": "json",
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".parquet": "parquet",
+}
+Source = str | os.PathLike | IO[bytes] | list[dict]
+
+
+def source_name(source: Source) -> str:
+    if isinstance(source, list):
+        return "<records>"
+    if isinstance(source, str | os.PathLike):
+        return str(source)
+    return str(getattr(source, "name", "<upload>"))
+
+
+def detect_format(source: Source, override: str | None = None) -> str:
+    """The format named by ``override``, else by the file name's extension (a directory is a saved HF
+    dataset). Raises ImportFileError (field "format") when neither says."""
+    if override:
+        if override not in FORMATS:
+            raise ImportFileError(
+                f"unknown format {override!r}; use one of {', '.join(FORMATS)}", field="format"
+            )
+        return override
+    if isinstance(source, list):
+        return "records"
+    if isinstance(source, str | os.PathLike) and Path(source).is_dir():
+        return "hf"
+    name = source_name(source).lower()
+    for ext, fmt in sorted(_EXTENSIONS.items(), key=lambda kv: -len(kv[0])):
+        if name.endswith(ext):
+            return fmt
+    raise ImportFileError(
+        f"unknown format for {Path(name).name!r}: use a .jsonl, .jsonl.gz, .json, .csv or .parquet file, a "
+        "saved Hugging Face dataset directory, or name the format explicitly",
+        field="format",
+    )
+
+
+def read_records(source: Source, fmt: str, *, split: str | None = None) -> Iterator[tuple[str, dict]]:
+    """Yield ``(location, record)`` for every record of ``source`` read as ``fmt``."""
+    if fmt == "records":
+        yield from ((f"record {i}", rec) for i, rec in enumerate(source, start=1))  # type: ignore[arg-type]
+    elif fmt == "hf":
+        yield from _read_hf(source, split=split)
+    elif fmt == "parquet":
+        yield from _read_parquet(source)
+    else:
+        readers = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv}
+        if fmt not in readers:
+            raise ImportFileError(f"unknown format {fmt!r}", field="format")
+        last = ""
+        with _open_binary(source) as raw:
+            try:
+                for last, record in readers[fmt](raw):
+                    yield last, record
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                where = f"after {last}" if last else "at the start"
+                raise ImportFileError(
+                    f"corrupt or truncated compressed file ({exc})", location=where
+                ) from exc
+
+
+def _open_binary(source: Source) -> IO[bytes]:
+    """A buffered binary stream of the source, transparently gunzipped (by magic bytes, not by name)."""
+    if isinstance(source, str | os.PathLike):
+        try:
+            raw: IO[bytes] = open(source, "rb")  # noqa: SIM115 - closed by the caller's with-block
+        except OSError as exc:
+            raise ImportFileError(f"cannot open file: {exc.strerror or exc}", field="source") from exc
+    else:
+        if hasattr(source, "seek"):
+            source.seek(0)
+        raw = io.BufferedReader(_BorrowedRaw(source))  # an upload: read it, leave closing to its owner
+    if raw.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    return raw
+
+
+class _BorrowedRaw(io.RawIOBase):
+    """Reads a caller's file object; closing our reader does not close theirs."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self._inner.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _decode(line: bytes, location: str) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(
+            f"not valid UTF-8 ({exc.reason} at byte {exc.start})", location=location
+        ) from exc
+
+
+def _as_object(value: Any, location: str) -> dict:
+    if not isinstance(value, dict):
+        raise ImportFileError(f"expected a JSON object, got {type(value).__name__}", location=location)
+    return value
+
+
+def _read_jsonl(raw: IO[bytes]) -> Iterator[tuple[str, dict]]:
+    for number, line in enumerate(raw, start=1):
+        location = f"line {number}"
+        text = _decode(line, location).strip()
+        if not text:
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ImportFileError(
+                f"invalid JSON ({exc.msg} at column {exc.colno})", location=location
+            ) from exc
+        yield location, _as_object(value, location)
+
+
+def _read_json(raw: IO[bytes]) -> Iterator[tuple[str, dict]]:
+    """A .json file is either one JSON array of objects or, as many exports are, JSON lines."""
+    head = raw.peek(64)[:64].lstrip()
+    if not head.startswith(b"["):
+        yield from _read_jsonl(raw)
+        return
+    text = _decode(raw.read(), "file")
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(f"invalid JSON ({exc.msg})", location=f"line {exc.lineno}") from exc
+    for number, item in enumerate(items, start=1):
+        location = f"item {number}"
+        yield location, _as_object(item, location)
+
+
+def _read_csv(raw: IO[bytes]) -> Iterator[tuple[str, dict]]:
+    text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    reader = csv.DictReader(_utf8_lines(text))
+    try:
+        fields = reader.fieldnames
+    except csv.Error as exc:
+        raise ImportFileError(f"invalid CSV header ({exc})", location="line 1") from exc
+    if not fields:
+        raise ImportFileError("the CSV file is empty (no header row)", location="line 1")
+    number = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ImportFileError(f"invalid CSV ({exc})", location=f"line {reader.line_num}") from exc
+        number += 1
+        location = f"row {number} (line {reader.line_num})"
+        if None in row:
+            raise ImportFileError(
+                f"{len(row[None]) + len(fields)} cells but the header has {len(fields)}", location=location
+            )
+        yield location, row  # a short row leaves its missing cells None: "missing required field"
+
+
+def _utf8_lines(text: io.TextIOWrapper) -> Iterator[str]:
+    number = 0
+    while True:
+        number += 1
+        try:
+            line = text.readline()
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(f"not valid UTF-8 ({exc.reason})", location=f"line {number}") from exc
+        if not line:
+            return
+        yield line
+
+
+def _read_parquet(source: Source) -> Iterator[tuple[str, dict]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not isinstance(source, str | os.PathLike) and hasattr(source, "seek"):
+        source.seek(0)
+    try:
+        parquet = pq.ParquetFile(source)
+    except (pa.ArrowException, OSError) as exc:
+        raise ImportFileError(f"not a readable Parquet file ({exc})", field="source") from exc
+    number = 0
+    for batch in parquet.iter_batches(batch_size=4096):
+        for record in batch.to_pylist():
+            number += 1
+            yield f"row {number}", record
+
+
+def _read_hf(source: Source, *, split: str | None) -> Iterator[tuple[str, dict]]:
+    """A dataset saved with ``save_to_disk`` (a directory) or a name for ``datasets.load_dataset``."""
+    import datasets
+
+    if not isinstance(source, str | os.PathLike):
+        raise ImportFileError("a Hugging Face dataset must be a name or a directory path", field="source")
+    try:
+        if Path(source).is_dir():
+            loaded = datasets.load_from_disk(str(source))
+        else:
+            loaded = datasets.load_dataset(str(source), split=split)
+    except Exception as exc:  # datasets raises many types (FileNotFound, ConnectionError, ValueError...)
+        raise ImportFileError(f"cannot load dataset {str(source)!r}: {exc}", field="source") from exc
+    if isinstance(loaded, datasets.DatasetDict):
+        names = list(loaded.keys())
+        if split is None:
+            split = "train" if "train" in loaded else (names[0] if len(names) == 1 else None)
+        if split not in loaded:
+            raise ImportFileError(f"choose a split: the dataset has {', '.join(names)}", field="split")
+        loaded = loaded[split]
+    yield from ((f"row {i}", dict(rec)) for i, rec in enumerate(_iter_rows(loaded), start=1))
+
+
+def _iter_rows(dataset) -> Iterable[dict]:
+    # Batched iteration is much faster than per-row indexing on Arrow-backed datasets.
+    for batch in dataset.iter(batch_size=4096):
+        keys = list(batch.keys())
+        for values in zip(*(batch[k] for k in keys), strict=True):
+            yield dict(zip(keys, values, strict=True))

@@ -1,0 +1,384 @@
+"""Annotation data: projects, prompts, candidate responses, comparison tasks, judgments and the people.
+
+Invariants live in the database (constraints in ``Meta`` plus the composite foreign keys added by migration
+0002): one judgment per (task, annotator), both candidates of a task belong to the task's prompt, and a task
+never compares a candidate with itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+def content_hash(value: object) -> str:
+    """A stable sha256 of text or JSON-able content (chat messages), used to skip duplicates."""
+    if isinstance(value, str):
+        payload = value
+    else:
+        payload = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class Role(models.TextChoices):
+    """Global roles (Django auth groups of the same name)."""
+
+    ANNOTATOR = "annotator", "Annotator"
+    REVIEWER = "reviewer", "Reviewer"
+    ENGINEER = "engineer", "ML engineer"
+    ADMIN = "admin", "Admin"
+
+
+class Choice(models.TextChoices):
+    A = "A", "A is better"
+    B = "B", "B is better"
+    TIE = "tie", "Tie"
+    BOTH_BAD = "both_bad", "Both bad"
+
+
+class PairingStrategy(models.TextChoices):
+    ALL_PAIRS = "all_pairs", "All pairs"
+    RANDOM_K = "random_k", "Random k pairs per prompt"
+    ADJACENT = "adjacent", "Adjacent pairs after shuffle"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
+    overlap_k = models.PositiveSmallIntegerField(default=1, help_text="Judgments wanted per task.")
+    pairing_strategy = models.CharField(
+        max_length=16, choices=PairingStrategy.choices, default=PairingStrategy.ALL_PAIRS
+    )
+    pairs_per_prompt = models.PositiveSmallIntegerField(default=3, help_text="k for the random_k strategy.")
+    allow_tie = models.BooleanField(default=True)
+    allow_both_bad = models.BooleanField(default=True)
+    ask_strength = models.BooleanField(default=True, help_text="Ask slightly / clearly / much better.")
+    rationale_required = models.BooleanField(default=False)
+    extra_criteria = models.JSONField(
+        default=list, blank=True, help_text='Extra per-task questions, e.g. ["helpful", "harmless"].'
+    )
+    gold_rate = models.FloatField(default=0.0, help_text="Share of served tasks that are gold items.")
+    gold_feedback = models.BooleanField(default=True, help_text="Tell annotators the gold answer after.")
+    swap_repeat_rate = models.FloatField(default=0.0, help_text="Share of judged tasks repeated A/B-swapped.")
+    lease_seconds = models.PositiveIntegerField(default=600)
+    undo_grace_seconds = models.PositiveIntegerField(default=30)
+    quality_settings = models.JSONField(default=dict, blank=True, help_text="Thresholds for quality flags.")
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="ProjectMembership", related_name="projects", blank=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap_k__gte=1), name="project_overlap_k_positive"),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="project_gold_rate_0_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(swap_repeat_rate__gte=0) & Q(swap_repeat_rate__lte=1),
+                name="project_swap_rate_0_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectMembership(models.Model):
+    """Who may see and work on a project. Admins see every project without a membership."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"
+
+
+class TokenScope(models.TextChoices):
+    ANNOTATE = "annotate", "Annotate"
+    EXPORT = "export", "Export datasets"
+    TRAIN = "train", "Train models"
+    SCORE = "score", "Score with reward models"
+
+
+class ApiToken(models.Model):
+    """A per-user API token with scopes. Only a sha256 of the secret is stored; the secret is shown once."""
+
+    PREFIX = "pl_"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    key_prefix = models.CharField(max_length=12, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    @staticmethod
+    def hash_key(raw: str) -> str:
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+    @classmethod
+    def generate_key(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or [])
+
+
+class Prompt(models.Model):
+    """A prompt: plain text, or chat messages ([{"role","content"}, ...]) with ``text`` as a rendering."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    text = models.TextField()
+    messages = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    external_id = models.CharField(max_length=200, blank=True)
+    content_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "content_hash"], name="prompt_unique_content"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class Candidate(models.Model):
+    """A candidate response to a prompt, with the model that produced it."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="candidates")
+    text = models.TextField()
+    model_name = models.CharField(max_length=200, blank=True)
+    generation_params = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "content_hash"], name="candidate_unique_content"),
+            # Target of the composite foreign keys from ComparisonTask (migration 0002).
+            models.UniqueConstraint(fields=["id", "prompt"], name="candidate_id_prompt"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    COMPLETE = "complete", "Complete"
+    NEEDS_REVIEW = "needs_review", "Needs review"
+    ADJUDICATED = "adjudicated", "Adjudicated"
+
+
+class TaskKind(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    GOLD = "gold", "Gold (known answer)"
+    REPEAT = "repeat", "Swapped repeat"
+    SPOT_CHECK = "spot_check", "Reward spot check"
+    BATTLE = "battle", "Model battle"
+
+
+class ComparisonTask(models.Model):
+    """A prompt and an ordered pair of candidates. The A/B order is randomised at creation and stored."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="tasks")
+    candidate_a = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
+    candidate_b = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=TaskKind.choices, default=TaskKind.STANDARD)
+    gold_choice = models.CharField(max_length=8, choices=Choice.choices, blank=True)
+    gold_explanation = models.TextField(blank=True)
+    repeat_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="repeats"
+    )
+    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    # Denormalised count of counted (non-extra) judgments; kept by the submit service in the same
+    # transaction. Assignment orders by it ("closest to completion first").
+    judgment_count = models.PositiveIntegerField(default=0)
+    priority = models.IntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(candidate_a=F("candidate_b")), name="task_no_self_comparison"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="gold", gold_choice__in=[c.value for c in Choice]) | ~Q(kind="gold"),
+                name="task_gold_has_answer",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "status", "-judgment_count", "id"], name="task_queue_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.pk} ({self.project_id})"
+
+
+class JudgmentSource(models.TextChoices):
+    HUMAN = "human", "Human, pairwise"
+    RANKING = "ranking", "Expanded from a K-way ranking"
+    PRIOR = "prior", "Imported prior preference"
+
+
+class Ranking(models.Model):
+    """A K-way ranking of a prompt's candidates by one annotator (best first); expands into judgments."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rankings")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="rankings")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rankings")
+    order = models.JSONField(help_text="Candidate ids, best first.")
+    ties = models.JSONField(default=list, blank=True, help_text="Index pairs (i, i+1) that are tied.")
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "annotator"], name="ranking_once_per_annotator"),
+        ]
+
+
+class Judgment(models.Model):
+    """One annotator's answer for one comparison task."""
+
+    task = models.ForeignKey(ComparisonTask, on_delete=models.CASCADE, related_name="judgments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments"
+    )
+    choice = models.CharField(max_length=8, choices=Choice.choices)
+    strength = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="1 slightly, 2 clearly, 3 much better."
+    )
+    rationale = models.TextField(blank=True)
+    criteria = models.JSONField(default=dict, blank=True)
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=64, blank=True, null=True)
+    source = models.CharField(max_length=8, choices=JudgmentSource.choices, default=JudgmentSource.HUMAN)
+    ranking = models.ForeignKey(Ranking, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # A late submit whose slot was taken by someone else is kept, but does not count toward k.
+    is_extra = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "annotator"], name="judgment_once_per_annotator"),
+            models.UniqueConstraint(
+                fields=["annotator", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="judgment_idempotency_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(choice__in=[c.value for c in Choice]), name="judgment_choice_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(strength__isnull=True) | (Q(strength__gte=1) & Q(strength__lte=3)),
+                name="judgment_strength_1_3",
+            ),
+        ]
+        indexes = [models.Index(fields=["annotator", "created_at"], name="judgment_annotator_time")]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} on {self.task_id}: {self.choice}"
+
+
+class TaskLease(models.Model):
+    """A task slot held by an annotator until ``expires_at``; expired leases return to the pool."""
+
+    task = models.ForeignKey(ComparisonTask, on_delete=models.CASCADE, related_name="leases")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leases")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "annotator"], name="lease_once_per_annotator")]
+
+
+class TaskSkip(models.Model):
+    task = models.ForeignKey(ComparisonTask, on_delete=models.CASCADE, related_name="skips")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips")
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "annotator"], name="skip_once_per_annotator")]
+
+
+class Adjudication(models.Model):
+    """A reviewer's final answer for a task whose judgments disagree."""
+
+    task = models.OneToOneField(ComparisonTask, on_delete=models.CASCADE, related_name="adjudication")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    choice = models.CharField(max_length=8, choices=Choice.choices)
+    strength = models.PositiveSmallIntegerField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class FlagStatus(models.TextChoices):
+    OPEN = "open", "Open (work quarantined)"
+    CLEARED = "cleared", "Cleared by a reviewer"
+
+
+class AnnotatorFlag(models.Model):
+    """An automatic or manual quality flag. An open flag quarantines the annotator's judgments in that
+    project from exports; nothing is deleted."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="flags")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="flags")
+    reason = models.CharField(max_length=64)
+    evidence = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=FlagStatus.choices, default=FlagStatus.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    cleared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    clear_note = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "status"], name="flag_project_status")]
+
+
+class ImportBatch(models.Model):
+    """One import of a file or dataset into a project, with its counts (the report)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    source = models.CharField(max_length=500)
+    format = models.CharField(max_length=16)
+    shape = models.CharField(max_length=16, blank=True)
+    counts = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)

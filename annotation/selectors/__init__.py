@@ -1,0 +1,1 @@
+"""Annotation read selectors (one module per subject; import from the submodule)."""

@@ -1,0 +1,1 @@
+"""Annotation write services (one module per subject; import from the submodule)."""

@@ -1,0 +1,210 @@
+"""Task assignment: lease the next task for an annotator without ever over-filling a task's k slots.
+
+Order of preference: the annotator's own live lease (resume), a gold item (at ``project.gold_rate``), a
+swapped repeat of one of their earlier tasks (at ``project.swap_repeat_rate``), then the open task closest
+to completion. On PostgreSQL candidate rows are locked with ``FOR UPDATE SKIP LOCKED`` so concurrent
+annotators step over each other's rows instead of waiting; slots are re-counted after the lock is held.
+SQLite has no row locks (it serialises writers), so there the plain select is used.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotation.models import (
+    ComparisonTask,
+    Judgment,
+    Project,
+    TaskKind,
+    TaskLease,
+    TaskSkip,
+    TaskStatus,
+)
+
+# Task kinds that share the common pool (gold and repeats are served by their own rules).
+POOL_KINDS = [k.value for k in TaskKind if k not in (TaskKind.GOLD, TaskKind.REPEAT)]
+# A repeat is only drawn from tasks judged before the annotator's latest few, so it comes "later".
+REPEAT_MIN_GAP = 3
+LOCK_BATCH = 2
+# Share of calls that also delete expired leases (they are ignored anyway; this keeps the table small).
+HOUSEKEEPING_RATE = 0.01
+
+
+def _for_update(qs, *, skip_locked: bool = True):
+    if not connection.features.has_select_for_update:
+        return qs
+    if skip_locked and connection.features.has_select_for_update_skip_locked:
+        return qs.select_for_update(skip_locked=True, of=("self",))
+    return qs.select_for_update(of=("self",))
+
+
+def _lease(task: ComparisonTask, annotator, now: datetime, seconds: int) -> None:
+    """Create or renew the annotator's lease in one statement (INSERT ... ON CONFLICT DO UPDATE)."""
+    TaskLease.objects.bulk_create(
+        [TaskLease(task=task, annotator=annotator, expires_at=now + timedelta(seconds=seconds))],
+        update_conflicts=True,
+        unique_fields=["task", "annotator"],
+        update_fields=["expires_at"],
+    )
+
+
+def _not_seen_by(qs, annotator):
+    """Tasks the annotator has not judged nor skipped."""
+    return qs.exclude(Exists(Judgment.objects.filter(task=OuterRef("pk"), annotator=annotator))).exclude(
+        Exists(TaskSkip.objects.filter(task=OuterRef("pk"), annotator=annotator))
+    )
+
+
+def _resume(project: Project, annotator, now: datetime) -> ComparisonTask | None:
+    lease = (
+        TaskLease.objects.filter(task__project=project, annotator=annotator, expires_at__gt=now)
+        .exclude(Exists(Judgment.objects.filter(task=OuterRef("task"), annotator=annotator)))
+        .select_related("task")
+        .order_by("created_at")
+        .first()
+    )
+    return lease.task if lease else None
+
+
+def _next_gold(project: Project, annotator, now: datetime) -> ComparisonTask | None:
+    qs = _not_seen_by(
+        ComparisonTask.objects.filter(project=project, kind=TaskKind.GOLD),
+        annotator,
+    )
+    ids = list(qs.values_list("pk", flat=True)[:200])
+    if not ids:
+        return None
+    task = ComparisonTask.objects.get(pk=random.choice(ids))
+    _lease(task, annotator, now, project.lease_seconds)
+    return task
+
+
+def _next_repeat(project: Project, annotator, now: datetime) -> ComparisonTask | None:
+    """Create (once per annotator and original) an A/B-swapped copy of a task they judged earlier."""
+    recent = list(
+        Judgment.objects.filter(task__project=project, annotator=annotator)
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)[:REPEAT_MIN_GAP]
+    )
+    if len(recent) < REPEAT_MIN_GAP:
+        return None
+    already = ComparisonTask.objects.filter(
+        kind=TaskKind.REPEAT, repeat_of=OuterRef("task"), metadata__for_annotator=annotator.pk
+    )
+    judged = (
+        Judgment.objects.filter(
+            task__project=project, annotator=annotator, task__kind=TaskKind.STANDARD, is_extra=False
+        )
+        .exclude(pk__in=recent)
+        .exclude(Exists(already))
+        .values_list("task_id", flat=True)[:200]
+    )
+    candidates = list(judged)
+    if not candidates:
+        return None
+    original = ComparisonTask.objects.get(pk=random.choice(candidates))
+    repeat = ComparisonTask.objects.create(
+        project=project,
+        prompt_id=original.prompt_id,
+        candidate_a_id=original.candidate_b_id,
+        candidate_b_id=original.candidate_a_id,
+        kind=TaskKind.REPEAT,
+        repeat_of=original,
+        metadata={"for_annotator": annotator.pk},
+    )
+    _lease(repeat, annotator, now, project.lease_seconds)
+    return repeat
+
+
+def _live_lease_count(now: datetime):
+    return Coalesce(
+        Subquery(
+            TaskLease.objects.filter(task=OuterRef("pk"), expires_at__gt=now)
+            .values("task")
+            .annotate(n=Count("pk"))
+            .values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def _next_pool_task(project: Project, annotator, now: datetime) -> ComparisonTask | None:
+    k = project.overlap_k
+    base = _not_seen_by(
+        ComparisonTask.objects.filter(
+            project=project, status=TaskStatus.OPEN, kind__in=POOL_KINDS, judgment_count__lt=k
+        ),
+        annotator,
+    )
+    base = base.annotate(live_leases=_live_lease_count(now)).filter(
+        live_leases__lt=Value(k) - F("judgment_count")
+    )
+    tried: list[int] = []
+    for _ in range(16):
+        qs = (base.exclude(pk__in=tried) if tried else base).order_by("-judgment_count", "id")
+        batch = list(_for_update(qs)[:LOCK_BATCH])
+        if not batch:
+            # Everything left may be locked by annotators being served right now: wait for one row
+            # instead of answering "queue empty" while work remains.
+            batch = list(_for_update(qs, skip_locked=False)[:1])
+        if not batch:
+            return None
+        for task in batch:
+            # The row lock is ours now: re-count slots with a fresh statement (sees committed leases).
+            fresh = (
+                ComparisonTask.objects.filter(pk=task.pk)
+                .annotate(
+                    others=Count(
+                        "leases",
+                        filter=Q(leases__expires_at__gt=now) & ~Q(leases__annotator=annotator),
+                    )
+                )
+                .values("judgment_count", "status", "others")
+                .first()
+            )
+            if fresh and fresh["status"] == TaskStatus.OPEN and fresh["judgment_count"] + fresh["others"] < k:
+                _lease(task, annotator, now, project.lease_seconds)
+                task.judgment_count = fresh["judgment_count"]
+                return task
+            tried.append(task.pk)
+    return None
+
+
+def task_next_for_annotator(
+    *, project: Project, annotator, now: datetime | None = None
+) -> ComparisonTask | None:
+    """Lease and return the next task for ``annotator`` in ``project``, or None when nothing is left."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        if random.random() < HOUSEKEEPING_RATE:
+            TaskLease.objects.filter(expires_at__lte=now).delete()
+        task = _resume(project, annotator, now)
+        if task is not None:
+            return task
+        if project.gold_rate > 0 and random.random() < project.gold_rate:
+            task = _next_gold(project, annotator, now)
+            if task is not None:
+                return task
+        if project.swap_repeat_rate > 0 and random.random() < project.swap_repeat_rate:
+            task = _next_repeat(project, annotator, now)
+            if task is not None:
+                return task
+        return _next_pool_task(project, annotator, now)
+
+
+def lease_release(*, task: ComparisonTask, annotator) -> None:
+    """Give a leased task back to the pool (e.g. the annotator closed the page)."""
+    TaskLease.objects.filter(task=task, annotator=annotator).delete()
+
+
+def leases_expire(*, now: datetime | None = None) -> int:
+    """Delete expired leases (housekeeping; expired leases are already ignored by assignment)."""
+    deleted, _ = TaskLease.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    return deleted

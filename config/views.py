@@ -1,0 +1,98 @@
+"""Site-wide views: home, login with rate limiting, health and readiness."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from annotation.auth import has_role, visible_projects
+
+LOGIN_ATTEMPTS_PER_WINDOW = 10
+LOGIN_WINDOW_SECONDS = 300
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    projects = (
+        visible_projects(request.user)
+        .annotate(task_total=Count("tasks", distinct=True))
+        .annotate(task_open=Count("tasks", filter=Q(tasks__status="open"), distinct=True))
+        .order_by("name")
+    )
+    return render(
+        request,
+        "home.html",
+        {
+            "projects": projects,
+            "is_engineer": has_role(request.user, "engineer"),
+            "is_reviewer": has_role(request.user, "reviewer"),
+        },
+    )
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers."""
+    return JsonResponse({"status": "ok"})
+
+
+def ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database answers. The broker is reported but does not fail readiness: annotation
+    keeps working while jobs are delayed."""
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    checks["broker"] = broker_status()
+    ok = checks["database"] == "ok"
+    return JsonResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+    )
+
+
+def broker_status() -> str:
+    from config.celery import app
+
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        return "ok"
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=0, timeout=1)
+        return "ok"
+    except Exception as exc:  # noqa: BLE001
+        return f"unavailable: {exc.__class__.__name__}"
+
+
+class RateLimitedLoginView(auth_views.LoginView):
+    """Django's login view with a per-IP limit on failed attempts (cache-based)."""
+
+    def _key(self) -> str:
+        return f"login-fail:{self.request.META.get('REMOTE_ADDR', '?')}"
+
+    def post(self, request, *args, **kwargs):
+        if cache.get(self._key(), 0) >= LOGIN_ATTEMPTS_PER_WINDOW:
+            response = render(
+                request,
+                "registration/login.html",
+                {"form": self.get_form(), "rate_limited": True},
+                status=429,
+            )
+            return response
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        key = self._key()
+        cache.add(key, 0, LOGIN_WINDOW_SECONDS)
+        try:
+            cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, LOGIN_WINDOW_SECONDS)
+        return super().form_invalid(form)

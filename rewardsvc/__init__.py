@@ -1,0 +1,1 @@
+"""Reward serving: batched scoring, peer-compatible routes, clients and spot checks."""

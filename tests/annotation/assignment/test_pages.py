@@ -1,0 +1,96 @@
+"""Annotate / review / dashboard pages through Django's test client (forms work without JavaScript)."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from annotation.models import Judgment, Role, TaskSkip, TaskStatus
+from annotation.ui.markdown import prompt_turns, render_markdown
+from tests.factories import add_member, make_project, make_task, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_markdown_shows_html_as_text():
+    html = render_markdown(
+        "**hi** <script>alert(1)</script> <img src=x onerror=alert(1)> [x](javascript:alert(1))"
+    )
+    assert "<strong>hi</strong>" in html
+    assert "<script" not in html and "<img" not in html and "javascript:" not in html
+    assert "&lt;script&gt;" in html
+    code = render_markdown("```python\nif a < b:\n    pass\n```")
+    assert "<pre><code" in code and "a &lt; b" in code
+
+
+def test_prompt_turns_from_hh_text():
+    turns = prompt_turns("\n\nHuman: hi\n\nAssistant: hello\n\nHuman: why?", None)
+    assert [t["role"] for t in turns] == ["human", "assistant", "human"]
+
+
+def test_annotate_page_hides_model_names_and_escapes(client, project, annotator):
+    task = make_task(
+        project, a="<b>bold?</b> A text", b="B text", model_a="gpt-secret", model_b="llama-secret"
+    )
+    client.force_login(annotator)
+    page = client.get(reverse("annotation:annotate", args=[project.pk])).content.decode()
+    assert "A text" in page and "B text" in page
+    assert "gpt-secret" not in page and "llama-secret" not in page
+    assert "<b>bold?</b>" not in page and "&lt;b&gt;bold?&lt;/b&gt;" in page
+    url = reverse("annotation:annotate-submit", args=[project.pk, task.pk])
+    res = client.post(url, {"choice": "A", "strength": "2", "idempotency_key": "k1", "time_spent_ms": "900"})
+    assert res.status_code == 302
+    judgment = Judgment.objects.get(task=task, annotator=annotator)
+    assert (judgment.choice, judgment.strength, judgment.time_spent_ms) == ("A", 2, 900)
+
+
+def test_form_errors_rerender_same_task(client, project, annotator):
+    task = make_task(project)
+    client.force_login(annotator)
+    url = reverse("annotation:annotate-submit", args=[project.pk, task.pk])
+    res = client.post(url, {"choice": "A", "idempotency_key": "k2"})
+    assert res.status_code == 400 and "how much better" in res.content.decode()
+    assert not Judgment.objects.exists()
+
+
+def test_skip_and_undo_pages(client, project, annotator):
+    t1, t2 = make_task(project), make_task(project)
+    client.force_login(annotator)
+    client.get(reverse("annotation:annotate", args=[project.pk]))
+    client.post(reverse("annotation:annotate-skip", args=[project.pk, t1.pk]), {"reason": "broken"})
+    assert TaskSkip.objects.filter(task=t1, reason="broken").exists()
+    client.post(
+        reverse("annotation:annotate-submit", args=[project.pk, t2.pk]),
+        {"choice": "tie", "idempotency_key": "k3"},
+    )
+    assert Judgment.objects.filter(task=t2).exists()
+    client.post(reverse("annotation:annotate-undo", args=[project.pk]))
+    assert not Judgment.objects.filter(task=t2).exists()
+    page = client.get(reverse("annotation:annotate", args=[project.pk])).content.decode()
+    assert f"/tasks/{t2.pk}/submit" in page
+
+
+def test_review_page_requires_reviewer_and_adjudicates(client, project, annotator):
+    task = make_task(project)
+    from annotation.services.judgments import judgment_submit
+
+    judgment_submit(task=task, annotator=annotator, choice="A", strength=1, rationale="A is shorter")
+    judgment_submit(task=task, annotator=make_user(), choice="B", strength=1, rationale="B is right")
+    client.force_login(annotator)
+    assert client.get(reverse("annotation:review", args=[project.pk])).status_code == 403
+    reviewer = make_user(Role.REVIEWER)
+    add_member(project, reviewer, Role.REVIEWER)
+    client.force_login(reviewer)
+    page = client.get(reverse("annotation:review", args=[project.pk])).content.decode()
+    assert "A is shorter" in page and "B is right" in page
+    client.post(reverse("annotation:review-adjudicate", args=[project.pk, task.pk]), {"choice": "B"})
+    task.refresh_from_db()
+    assert task.status == TaskStatus.ADJUDICATED
+
+
+def test_dashboard_page(client, annotator):
+    project = make_project()
+    add_member(project, annotator)
+    client.force_login(annotator)
+    page = client.get(reverse("annotation:dashboard")).content.decode()
+    assert "agreement with consensus" in page and project.name in page

@@ -1,0 +1,111 @@
+"""Hot swap under load: promoting a new RM version switches the server to it with no failed request;
+requests keep flowing while the new model loads beside the old one."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from django.db import connection, transaction
+
+from annotation.models import Role
+from rewardsvc.scoring import RewardScorer
+from rewardsvc.server import ServerConfig
+from tests.factories import make_project, make_token, make_user
+from training.models import RewardModel
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("require_postgres")]
+
+PROMPT = "\n\nHuman: Tell me a joke.\n\nAssistant:"
+
+
+def promote(project_id: int, version: int) -> None:
+    try:
+        with transaction.atomic():
+            RewardModel.objects.filter(project_id=project_id, is_active=True).update(is_active=False)
+            RewardModel.objects.filter(project_id=project_id, version=version).update(is_active=True)
+    finally:
+        connection.close()  # this ran on a helper thread: do not leave its connection open
+
+
+def test_promotion_swaps_models_without_failing_a_request(
+    make_rm, tiny_reward_model_dir, tiny_reward_model_dir_v2, reward_server
+):
+    engineer = make_user(Role.ENGINEER)
+    project = make_project(members=[(engineer, Role.ENGINEER)])
+    make_rm(project, 1, tiny_reward_model_dir, active=True)
+    v2 = make_rm(project, 2, tiny_reward_model_dir_v2)
+    token = make_token(engineer, ["score"])
+    responses = [f" Joke number {i}." for i in range(4)]
+    scorer_v2 = RewardScorer.load(v2.artifact_dir)
+    expected_v2 = [scorer_v2.forward([scorer_v2.encode(PROMPT, r)])[0] for r in responses]
+    config = ServerConfig(project_id=project.pk, poll_seconds=0.2, sample_rate=0)
+
+    async def load(url: str) -> list[list[tuple[int, int | None, list]]]:
+        stop = asyncio.Event()
+        logs: list[list] = [[] for _ in range(6)]
+
+        async def client(log):
+            async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+                while not stop.is_set():
+                    r = await http.post(
+                        url + "/v1/reward/score",
+                        json={"items": [{"prompt": PROMPT, "response": x} for x in responses]},
+                    )
+                    body = r.json()
+                    log.append((r.status_code, body.get("model_version"), body.get("rewards")))
+
+        tasks = [asyncio.create_task(client(log)) for log in logs]
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(promote, project.pk, 2)
+        for _ in range(200):  # until every client has seen v2 a few times
+            await asyncio.sleep(0.05)
+            if all(sum(1 for _, v, _ in log if v == 2) >= 3 for log in logs):
+                break
+        stop.set()
+        await asyncio.gather(*tasks)
+        return logs
+
+    with reward_server(config) as srv:
+        logs = asyncio.run(load(srv.url))
+        holder = srv.service.models
+        assert holder.current.version == 2
+        for _ in range(100):
+            if not holder.draining:
+                break
+            asyncio.run(asyncio.sleep(0.02))
+        assert holder.draining == []  # the old model finished its requests and was released
+        assert srv.service.metrics.swaps._value.get() == 1
+    flat = [entry for log in logs for entry in log]
+    assert flat and all(status == 200 for status, _, _ in flat)
+    for log in logs:
+        versions = [v for _, v, _ in log]
+        assert (
+            versions == sorted(versions) and versions[0] == 1 and versions[-1] == 2
+        )  # switched once, never back
+    for _, version, rewards in flat:
+        if version == 2:
+            assert rewards == pytest.approx(expected_v2, abs=1e-5)
+
+
+def test_server_without_an_active_model_waits_for_a_promotion(make_rm, tiny_reward_model_dir, reward_server):
+    engineer = make_user(Role.ENGINEER)
+    project = make_project(members=[(engineer, Role.ENGINEER)])
+    make_rm(project, 1, tiny_reward_model_dir, active=False)
+    token = make_token(engineer, ["score"])
+    with reward_server(
+        ServerConfig(project_id=project.pk, poll_seconds=0.1, sample_rate=0), expect_ready=False
+    ) as srv:
+        health = httpx.get(srv.url + "/health")
+        assert health.status_code == 503 and "no active reward model" in health.json()["error"]
+        item = {"items": [{"prompt": PROMPT, "response": " Hi."}]}
+        r = httpx.post(srv.url + "/v1/reward/score", json=item, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready"
+        promote(project.pk, 1)
+        for _ in range(200):
+            if httpx.get(srv.url + "/health").status_code == 200:
+                break
+            asyncio.run(asyncio.sleep(0.05))
+        r = httpx.post(srv.url + "/v1/reward/score", json=item, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200 and r.json()["model_version"] == 1

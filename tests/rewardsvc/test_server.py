@@ -1,0 +1,243 @@
+"""The reward server, run for real (uvicorn on a loopback port): route contracts with exact JSON, equal
+scores across routes and with a direct forward, batching across requests, auth and limits, sampling."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import httpx
+import pytest
+
+from annotation.models import ApiToken, Role
+from rewardsvc.batching import BatchingConfig
+from rewardsvc.models import ScoredSample
+from rewardsvc.scoring import RewardScorer
+from rewardsvc.server import ServerConfig
+from tests.factories import make_project, make_token, make_user
+from training.reward_training import PairEncoder, score_sequences
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("require_postgres")]
+
+PROMPT = "\n\nHuman: What is the capital of France?\n\nAssistant:"
+RESPONSES = [" Paris is the capital of France.", " I do not know.", " Paris."]
+
+
+def direct_rewards(artifact_dir, prompt: str, responses: list[str]) -> list[float]:
+    """Training's own encoding and scoring code on the saved model: the reference."""
+    scorer = RewardScorer.load(artifact_dir)
+    enc = PairEncoder(scorer.tokenizer, max_length=512)
+    seqs = [enc.assemble(enc.ids(prompt), enc.ids(r)) for r in responses]
+    return score_sequences(scorer.model, seqs, pad_token_id=scorer.pad_id, batch_size=1)
+
+
+@pytest.fixture
+def served(make_rm, tiny_reward_model_dir):
+    engineer = make_user(Role.ENGINEER)
+    project = make_project(members=[(engineer, Role.ENGINEER)])
+    rm = make_rm(project, 1, tiny_reward_model_dir, active=True, mean=0.25, std=2.0)
+    token = make_token(engineer, ["score"])
+    return project, rm, token, engineer
+
+
+def test_routes_contracts_and_equal_scores(served, reward_server):
+    project, rm, token, _ = served
+    expected = direct_rewards(rm.artifact_dir, PROMPT, RESPONSES)
+    config = ServerConfig(project_id=project.pk, poll_seconds=0, sample_rate=1.0, sample_flush_seconds=0.1)
+    with reward_server(config) as srv:
+        auth = {"Authorization": f"Bearer {token}"}
+        # native
+        body = {"items": [{"prompt": PROMPT, "response": r} for r in RESPONSES], "normalize": False}
+        native = httpx.post(srv.url + "/v1/reward/score", json=body, headers=auth).json()
+        assert set(native) == {"model", "model_version", "rewards", "normalized", "truncated"}
+        assert native["model"] == f"rm-p{project.pk}-v1" and native["model_version"] == 1
+        assert native["normalized"] is False and native["truncated"] == [False, False, False]
+        assert native["rewards"] == pytest.approx(expected, abs=1e-5)
+        # normalised with the stored mean/std, raw ones alongside; pinning the served version works
+        body.update(normalize=True, model=1)
+        norm = httpx.post(srv.url + "/v1/reward/score", json=body, headers=auth).json()
+        assert norm["rewards"] == pytest.approx([(r - 0.25) / 2.0 for r in native["rewards"]], abs=1e-6)
+        assert (
+            norm["raw_rewards"] == pytest.approx(native["rewards"], abs=1e-6) and norm["normalized"] is True
+        )
+        # OpenRLHF: exactly its payload, only a Content-Type header, token in the URL path
+        payload = {"query": [PROMPT + r for r in RESPONSES], "prompts": [PROMPT] * 3, "labels": ["", "", ""]}
+        peer = httpx.post(
+            f"{srv.url}/t/{token}/get_reward", json=payload, headers={"Content-Type": "application/json"}
+        )
+        assert peer.status_code == 200
+        got = peer.json()
+        assert set(got) == {"rewards", "scores", "extra_logs"} and got["extra_logs"] == {
+            "truncated": [0.0, 0.0, 0.0]
+        }
+        assert got["rewards"] == got["scores"] == pytest.approx(native["rewards"], abs=1e-6)
+        # vLLM /classify: raw logits without activation, sigmoid with it
+        text = PROMPT + RESPONSES[0]
+        raw = httpx.post(
+            srv.url + "/classify",
+            json={"model": f"rm-p{project.pk}-v1", "input": [text], "use_activation": False},
+            headers=auth,
+        ).json()
+        n_tokens = len(PairEncoder(RewardScorer.load(rm.artifact_dir).tokenizer, 512).ids(text)) + 1
+        assert raw["object"] == "list" and raw["model"] == f"rm-p{project.pk}-v1"
+        assert set(raw) == {"id", "object", "created", "model", "data", "usage"}
+        assert raw["data"] == [
+            {"index": 0, "label": "LABEL_0", "probs": [native["rewards"][0]], "num_classes": 1}
+        ]
+        assert raw["usage"]["prompt_tokens"] == n_tokens
+        act = httpx.post(srv.url + "/classify", json={"input": text}, headers=auth).json()
+        assert act["data"][0]["probs"][0] == pytest.approx(1 / (1 + math.exp(-native["rewards"][0])))
+        pool = httpx.post(
+            srv.url + "/pooling",
+            json={"input": text, "task": "classify", "use_activation": False},
+            headers=auth,
+        )
+        assert pool.json()["data"] == [
+            {"index": 0, "object": "pooling", "data": [pytest.approx(native["rewards"][0], abs=1e-6)]}
+        ]
+        assert (
+            httpx.post(srv.url + "/pooling", json={"input": text, "task": "embed"}, headers=auth).status_code
+            == 400
+        )
+        # messages prompt -> chat template of the RM tokenizer
+        msgs = [{"role": "user", "content": "What is the capital of France?"}]
+        chat = httpx.post(
+            srv.url + "/v1/reward/score",
+            json={"items": [{"prompt": msgs, "response": "Paris."}]},
+            headers=auth,
+        )
+        scorer = RewardScorer.load(rm.artifact_dir)
+        assert chat.json()["rewards"] == pytest.approx(
+            [scorer.forward([scorer.encode(msgs, "Paris.")])[0]], abs=1e-5
+        )
+        # another version than the served one is refused clearly
+        wrong = httpx.post(
+            srv.url + "/v1/reward/score", json={"model": 7, "items": body["items"]}, headers=auth
+        )
+        assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "model_not_loaded"
+        # health, models, metrics
+        assert httpx.get(srv.url + "/health").json() == {
+            "status": "ok",
+            "model": f"rm-p{project.pk}-v1",
+            "model_version": 1,
+        }
+        models = httpx.get(srv.url + "/v1/models", headers=auth).json()
+        assert [m["id"] for m in models["data"]] == [f"rm-p{project.pk}-v1"] and models["data"][0]["serving"]
+        metrics = httpx.get(srv.url + "/metrics").text
+        for name in (
+            "preflab_rm_requests_total",
+            "preflab_rm_batch_items_bucket",
+            "preflab_rm_request_seconds_bucket",
+            "preflab_rm_queue_depth",
+        ):
+            assert name in metrics
+        # sampled traffic is written off the hot path
+        for _ in range(100):
+            if ScoredSample.objects.filter(reward_model=rm).count() >= 3:
+                break
+            asyncio.run(asyncio.sleep(0.05))
+    samples = ScoredSample.objects.filter(reward_model=rm, source="traffic")
+    assert samples.count() >= 3
+    assert {s.response for s in samples} >= set(RESPONSES)
+
+
+def test_concurrent_single_item_requests_are_batched(served, reward_server):
+    project, rm, token, _ = served
+    config = ServerConfig(
+        project_id=project.pk,
+        poll_seconds=0,
+        sample_rate=0,
+        batching=BatchingConfig(window_ms=100, forward_overhead_tokens=10_000),
+    )
+    texts = [PROMPT + f" Answer number {i}." for i in range(16)]
+
+    async def fire(url):
+        async with httpx.AsyncClient() as client:
+            rs = await asyncio.gather(
+                *(
+                    client.post(
+                        f"{url}/t/{token}/get_reward",
+                        json={"query": [t], "prompts": [PROMPT], "labels": [""]},
+                    )
+                    for t in texts
+                )
+            )
+        return [r.json()["rewards"][0] for r in rs]
+
+    with reward_server(config) as srv:
+        rewards = asyncio.run(fire(srv.url))
+        stats = srv.service.models.current.batcher.stats
+        assert stats.items == 16
+        assert stats.forwards < 16 and stats.max_items_in_forward > 1
+    scorer = RewardScorer.load(rm.artifact_dir)
+    alone = [scorer.forward([scorer.encode(PROMPT, t[len(PROMPT) :])])[0] for t in texts]
+    assert rewards == pytest.approx(alone, abs=1e-5)
+
+
+def test_auth_scopes_limits_and_rate_limits(served, reward_server):
+    project, rm, token, engineer = served
+    annotator = make_user(Role.ANNOTATOR)
+    no_scope = make_token(engineer, ["annotate"])
+    limited = make_token(annotator, ["score"], name="limited")
+    ApiToken.objects.filter(name="limited").update(rate_limit_per_minute=3)
+    config = ServerConfig(
+        project_id=project.pk,
+        poll_seconds=0,
+        sample_rate=0,
+        max_items_per_request=4,
+        max_chars_per_item=100,
+        max_body_bytes=10_000,
+    )
+    item = {"prompt": "Hi", "response": " there"}
+    with reward_server(config) as srv:
+        url = srv.url + "/v1/reward/score"
+        r = httpx.post(url, json={"items": [item]})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "not_authenticated"
+        r = httpx.post(url, json={"items": [item]}, headers={"Authorization": "Bearer pl_nope"})
+        assert r.status_code == 401 and r.json() == {
+            "error": {"code": "authentication_failed", "message": "Invalid, revoked or expired token."}
+        }
+        r = httpx.post(url, json={"items": [item]}, headers={"Authorization": f"Bearer {no_scope}"})
+        assert r.status_code == 403 and r.json()["error"]["message"] == "This token lacks the 'score' scope."
+        auth = {"Authorization": f"Bearer {token}"}
+        r = httpx.post(url, json={"items": [item] * 5}, headers=auth)
+        assert r.status_code == 413 and r.json() == {
+            "error": {"code": "too_many_items", "message": "5 items in one request; the limit is 4."}
+        }
+        r = httpx.post(url, json={"items": [{"prompt": "x", "response": "y" * 101}]}, headers=auth)
+        assert r.status_code == 413 and r.json()["error"]["code"] == "item_too_large"
+        r = httpx.post(url, content=b"x" * 10_001, headers=auth)
+        assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+        r = httpx.post(url, content=b"{not json", headers=auth)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "parse_error"
+        r = httpx.post(url, json={"items": [{"prompt": 3, "response": None}]}, headers=auth)
+        assert r.status_code == 400 and "items[0].response" in r.json()["error"]["fields"]
+        r = httpx.post(url, json={"items": [item]}, headers=auth)
+        assert r.status_code == 200
+        # per-token rate limit (3 scored items per minute): the 4th item is refused with Retry-After
+        lim = {"Authorization": f"Bearer {limited}"}
+        assert httpx.post(url, json={"items": [item] * 3}, headers=lim).status_code == 200
+        r = httpx.post(url, json={"items": [item]}, headers=lim)
+        assert (
+            r.status_code == 429
+            and r.json()["error"]["code"] == "throttled"
+            and int(r.headers["retry-after"]) >= 1
+        )
+        # the admin reload route needs an engineer/admin token
+        assert httpx.post(srv.url + "/v1/admin/reload", headers=lim).status_code == 403
+        reload = httpx.post(srv.url + "/v1/admin/reload", headers=auth).json()
+        assert reload == {"swapped": False, "model": f"rm-p{project.pk}-v1", "model_version": 1}
+        # no trusted network by default: a header-less request from loopback is refused
+        assert httpx.post(srv.url + "/get_reward", json={"query": ["Hi there"]}).status_code == 401
+
+
+def test_trusted_network_setting_lets_headerless_clients_in(served, reward_server):
+    project, rm, _, _ = served
+    config = ServerConfig(
+        project_id=project.pk, poll_seconds=0, sample_rate=0, trusted_networks=["127.0.0.0/8"]
+    )
+    with reward_server(config) as srv:
+        r = httpx.post(
+            srv.url + "/get_reward", json={"query": ["Hi there"], "prompts": ["Hi"], "labels": [""]}
+        )
+        assert r.status_code == 200 and len(r.json()["rewards"]) == 1

@@ -1,0 +1,100 @@
+"""Fixtures of the policy-loop tests: a loopback reward server that speaks the ``/v1/reward/score`` contract."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def loopback_reward_server(tiny_reward_model_dir):
+    """A real HTTP server on 127.0.0.1 serving ``POST /v1/reward/score`` from an in-process tiny RM.
+
+    Yields ``(base_url, token, calls)``; ``calls`` records each request body it answered.
+    """
+    from training.policy.rewards import InProcessReward
+
+    rm = InProcessReward(tiny_reward_model_dir, max_length=128)
+    token = "pl_test-token"
+    calls: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # keep pytest output clean
+            pass
+
+        def do_POST(self):
+            if self.path != "/v1/reward/score":
+                self.send_error(404)
+                return
+            if self.headers.get("Authorization") != f"Bearer {token}":
+                self.send_error(401)
+                return
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            calls.append(body)
+            items = body["items"]
+            rewards = rm([i["prompt"] for i in items], [i["response"] for i in items])
+            payload = json.dumps({"rewards": rewards}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", token, calls, rm
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def real_reward_server(tiny_reward_model_dir, tmp_path):
+    """PrefLab's own reward server (``rewardsvc.server``) under uvicorn on a loopback port, serving the tiny
+    RM. Yields its base URL. Tests using it need committed rows (``django_db(transaction=True)``) because
+    the server looks tokens up from its own thread."""
+    import shutil
+    import socket
+    import time
+
+    import httpx
+    import uvicorn
+
+    from rewardsvc.server import ServerConfig, create_app
+
+    model_dir = tmp_path / "rm"
+    shutil.copytree(tiny_reward_model_dir, model_dir)
+    card = {"reward_mean": 0.0, "reward_std": 1.0, "max_length": 128, "base_model": "tiny", "version": 1}
+    (model_dir / "preflab_card.json").write_text(json.dumps(card))
+    app = create_app(ServerConfig(model_dir=str(model_dir), num_threads=1, poll_seconds=0, sample_rate=0.0))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("reward server did not start")
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    assert httpx.get(url + "/health").status_code == 200
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

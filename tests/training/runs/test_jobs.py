@@ -1,0 +1,123 @@
+"""The generic job lifecycle (in-process): executor outcome -> run status, metrics, log tail, cancel, reaper."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from training import jobs
+from training.models import JobStatus, RunMetric, TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def executor_kind():
+    """Register a test-only executor under a spare kind and remove it afterwards."""
+    kind = "grpo"
+    previous = jobs.EXECUTORS.get(kind)
+    yield kind
+    if previous is None:
+        jobs.EXECUTORS.pop(kind, None)
+    else:
+        jobs.EXECUTORS[kind] = previous
+
+
+def test_success_records_progress_metrics_log_and_summary(executor_kind):
+    @jobs.register_executor(executor_kind)
+    def _ok(run, reporter):
+        for step in range(1, 4):
+            reporter.progress(step, 3)
+            reporter.log_metrics(step, {"loss": 1.0 / step, "note": "ignored"})
+        reporter.log("hello\nworld")
+        return {"final_loss": 1 / 3}
+
+    run = TrainingRun.objects.create(kind=executor_kind, base_model="x")
+    jobs.run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, run.status_reason
+    assert (run.step, run.total_steps) == (3, 3)
+    assert run.worker and run.started_at and run.finished_at and run.heartbeat_at
+    assert run.summary["final_loss"] == pytest.approx(1 / 3)
+    assert run.summary["latest"]["loss"] == pytest.approx(1 / 3)
+    assert list(RunMetric.objects.filter(run=run).values_list("step", flat=True)) == [1, 2, 3]
+    assert "note" not in RunMetric.objects.filter(run=run).first().values
+    assert "hello" in run.log_tail and "world" in run.log_tail
+
+    jobs.run_execute(run_id=run.pk)  # a redelivered message does nothing to a finished run
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED
+
+
+def test_failure_records_reason_and_traceback(executor_kind):
+    @jobs.register_executor(executor_kind)
+    def _boom(run, reporter):
+        raise ValueError("bad data in row 7")
+
+    run = TrainingRun.objects.create(kind=executor_kind, base_model="x")
+    jobs.run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.FAILED
+    assert run.status_reason == "ValueError: bad data in row 7"
+    assert "Traceback" in run.log_tail
+
+
+def test_unknown_kind_fails_with_reason():
+    run = TrainingRun.objects.create(kind="rloo", base_model="x")
+    jobs.EXECUTORS.pop("rloo", None)
+    jobs.run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.FAILED
+    assert "no executor" in run.status_reason
+
+
+def test_cancel_while_running_stops_at_next_progress(executor_kind):
+    seen = []
+
+    @jobs.register_executor(executor_kind)
+    def _long(run, reporter):
+        for step in range(1, 100):
+            if step == 5:
+                jobs.run_cancel_request(run_id=run.pk)
+            reporter.progress(step, 99)
+            seen.append(step)
+        return {}
+
+    run = TrainingRun.objects.create(kind=executor_kind, base_model="x")
+    jobs.run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.CANCELLED
+    assert run.status_reason == "cancelled by request"
+    assert max(seen) < 99
+
+
+def test_cancel_queued_run_is_immediate():
+    run = TrainingRun.objects.create(kind="reward", base_model="x")
+    jobs.run_cancel_request(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.CANCELLED and run.finished_at
+    jobs.run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.CANCELLED
+
+
+def test_reaper_fails_silent_running_runs_only():
+    old = timezone.now() - timezone.timedelta(seconds=300)
+    stale = TrainingRun.objects.create(
+        kind="reward", base_model="x", status=JobStatus.RUNNING, heartbeat_at=old, worker="w:1"
+    )
+    fresh = TrainingRun.objects.create(
+        kind="reward", base_model="x", status=JobStatus.RUNNING, heartbeat_at=timezone.now()
+    )
+    done = TrainingRun.objects.create(
+        kind="reward", base_model="x", status=JobStatus.SUCCEEDED, heartbeat_at=old
+    )
+    assert jobs.run_reap_stale(max_silence_s=120) == 1
+    stale.refresh_from_db(), fresh.refresh_from_db(), done.refresh_from_db()
+    assert (
+        stale.status == JobStatus.FAILED
+        and "no heartbeat" in stale.status_reason
+        and "w:1" in stale.status_reason
+    )
+    assert fresh.status == JobStatus.RUNNING
+    assert done.status == JobStatus.SUCCEEDED

@@ -1,0 +1,53 @@
+"""A tiny reward-model run executed in-process: metrics in the DB, artifact on disk, registry row, card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.training.runs.conftest import TINY_CONFIG
+from training import jobs
+from training.models import JobStatus, ModelEvaluation, RewardModel, RunMetric
+from training.services.runs import reward_run_create
+
+pytestmark = pytest.mark.django_db
+
+
+def test_tiny_reward_run_trains_evaluates_and_registers(tiny_snapshot, tiny_reward_model_dir):
+    run = reward_run_create(
+        snapshot=tiny_snapshot, base_model=str(tiny_reward_model_dir), config=TINY_CONFIG, enqueue=False
+    )
+    jobs.run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, (run.status_reason, run.log_tail)
+    assert run.total_steps == 4 and run.step == 4  # 16 pairs / batch 4, one epoch
+    metrics = list(RunMetric.objects.filter(run=run))
+    assert {"loss", "accuracy", "margin", "learning_rate"} <= set(metrics[0].values)
+    # 1 in 5 train prompts is long: left-truncated, not dropped
+    assert run.summary["data"]["train"] == {"pairs": 16, "kept": 12, "truncated": 4, "dropped": 0}
+    assert "prompt-truncated 4" in run.log_tail
+
+    rm = RewardModel.objects.get(run=run)
+    assert rm.version == 1 and rm.project == tiny_snapshot.projects.get() and not rm.is_active
+    art = Path(rm.artifact_dir)
+    assert (art / "config.json").exists() and (art / "model.safetensors").exists()
+    assert (art / "tokenizer.json").exists()
+    assert not list(art.parent.glob(".*tmp*"))  # the temp dir was renamed, nothing left behind
+    card = json.loads((art / "preflab_card.json").read_text())
+    for key in ("reward_mean", "reward_std", "max_length", "base_model", "snapshot_hash", "version"):
+        assert key in card
+    assert card["snapshot_hash"] == tiny_snapshot.content_hash and card["version"] == 1
+    assert rm.reward_std is not None and rm.reward_std >= 0
+
+    evaluation = ModelEvaluation.objects.get(reward_model=rm)
+    assert evaluation.split == "test" and evaluation.metrics["n"] == 12
+    assert 0.0 <= evaluation.metrics["accuracy"] <= 1.0
+    assert len(evaluation.metrics["reliability"]) == 10
+    assert set(evaluation.metrics["by_source"]) == {"model-a vs model-c", "model-b vs model-c"}
+
+    from transformers import AutoModelForSequenceClassification
+
+    loaded = AutoModelForSequenceClassification.from_pretrained(art)
+    assert loaded.config.num_labels == 1

@@ -1,0 +1,1 @@
+"""Training: dataset snapshots, RM/SFT/PPO jobs, evaluation and the model registry."""

@@ -1,0 +1,38 @@
+"""Django admin for dataset snapshots, runs and the model registry."""
+
+from django.contrib import admin
+
+from training import models as m
+
+
+@admin.register(m.DatasetSnapshot)
+class DatasetSnapshotAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "version", "status", "content_hash", "created_at")
+    list_filter = ("status",)
+
+
+@admin.register(m.TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "status", "base_model", "step", "total_steps", "created_at")
+    list_filter = ("kind", "status")
+
+
+@admin.register(m.RunMetric)
+class RunMetricAdmin(admin.ModelAdmin):
+    list_display = ("run", "step", "created_at")
+
+
+@admin.register(m.RewardModel)
+class RewardModelAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "version", "is_active", "base_model", "created_at")
+    list_filter = ("project", "is_active")
+
+
+@admin.register(m.ModelEvaluation)
+class ModelEvaluationAdmin(admin.ModelAdmin):
+    list_display = ("id", "reward_model", "snapshot", "split", "created_at")
+
+
+@admin.register(m.Promotion)
+class PromotionAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "reward_model", "forced", "created_at")

@@ -1,0 +1,188 @@
+"""Reward-model evaluation maths as pure numpy functions: pairwise accuracy and margin, calibration of
+sigmoid(r_chosen - r_rejected) (expected calibration error and reliability bins), length bias (accuracy by
+response-length difference, correlation of reward with length) and per-source breakdowns.
+
+Calibration of a pair model: the Bradley-Terry probability that the chosen response wins is
+``p = sigmoid(r_chosen - r_rejected)``. Every pair is counted in both orders, (p, 1) and (1 - p, 0), so the
+reliability diagram covers [0, 1] and is symmetric; the ECE equals the one computed on confidences
+``max(p, 1 - p)`` against correctness.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+#: Bucket edges (characters, chosen minus rejected) for accuracy by response-length difference.
+LENGTH_DIFF_EDGES: tuple[float, ...] = (-math.inf, -200, -50, 50, 200, math.inf)
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and np.isfinite(x) else None
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    return np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+
+
+def pairwise_accuracy(r_chosen: Sequence[float], r_rejected: Sequence[float]) -> float:
+    """Share of pairs where the chosen response scores higher; an exact tie counts half."""
+    diff = np.asarray(r_chosen, dtype=float) - np.asarray(r_rejected, dtype=float)
+    if diff.size == 0:
+        return float("nan")
+    return float(np.mean((diff > 0) + 0.5 * (diff == 0)))
+
+
+def reliability_bins(probs: Sequence[float], labels: Sequence[float], n_bins: int = 10) -> list[dict]:
+    """Equal-width bins over [0, 1]: for each, {lo, hi, count, confidence (mean p), accuracy (mean label)}.
+
+    A probability of exactly 1 falls in the last bin. Empty bins have ``None`` confidence and accuracy."""
+    p = np.asarray(probs, dtype=float)
+    y = np.asarray(labels, dtype=float)
+    idx = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    bins = []
+    for b in range(n_bins):
+        mask = idx == b
+        count = int(mask.sum())
+        bins.append(
+            {
+                "lo": b / n_bins,
+                "hi": (b + 1) / n_bins,
+                "count": count,
+                "confidence": float(p[mask].mean()) if count else None,
+                "accuracy": float(y[mask].mean()) if count else None,
+            }
+        )
+    return bins
+
+
+def expected_calibration_error(probs: Sequence[float], labels: Sequence[float], n_bins: int = 10) -> float:
+    """ECE = sum over bins of (bin share) * |mean label - mean probability|."""
+    total = len(probs)
+    if total == 0:
+        return float("nan")
+    return float(
+        sum(
+            b["count"] / total * abs(b["accuracy"] - b["confidence"])
+            for b in reliability_bins(probs, labels, n_bins)
+            if b["count"]
+        )
+    )
+
+
+def pair_calibration(r_chosen: Sequence[float], r_rejected: Sequence[float], n_bins: int = 10):
+    """(ECE, reliability bins) of sigmoid(r_chosen - r_rejected), each pair counted in both orders."""
+    p = sigmoid(np.asarray(r_chosen, dtype=float) - np.asarray(r_rejected, dtype=float))
+    probs = np.concatenate([p, 1 - p])
+    labels = np.concatenate([np.ones_like(p), np.zeros_like(p)])
+    return expected_calibration_error(probs, labels, n_bins), reliability_bins(probs, labels, n_bins)
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    """Pearson correlation; NaN when either side is constant or has fewer than two points."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.size < 2 or x.std() == 0 or y.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def accuracy_by_length_difference(
+    r_chosen: Sequence[float],
+    r_rejected: Sequence[float],
+    len_chosen: Sequence[float],
+    len_rejected: Sequence[float],
+    edges: Sequence[float] = LENGTH_DIFF_EDGES,
+) -> list[dict]:
+    """Accuracy per bucket of (len_chosen - len_rejected); buckets are [lo, hi) except the last, [lo, hi]."""
+    diff = np.asarray(len_chosen, dtype=float) - np.asarray(len_rejected, dtype=float)
+    rc, rr = np.asarray(r_chosen, dtype=float), np.asarray(r_rejected, dtype=float)
+    out = []
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        last = i == len(edges) - 2
+        mask = (diff >= lo) & ((diff <= hi) if last else (diff < hi))
+        n = int(mask.sum())
+        out.append(
+            {
+                "lo": _finite(lo),
+                "hi": _finite(hi),
+                "count": n,
+                "accuracy": pairwise_accuracy(rc[mask], rr[mask]) if n else None,
+            }
+        )
+    return out
+
+
+def breakdown_by_group(
+    r_chosen: Sequence[float], r_rejected: Sequence[float], groups: Sequence[str]
+) -> dict[str, dict]:
+    """{group: {count, accuracy, mean_margin}} for a per-source (or per-model-pair) breakdown."""
+    index: dict[str, list[int]] = defaultdict(list)
+    for i, g in enumerate(groups):
+        index[g].append(i)
+    rc, rr = np.asarray(r_chosen, dtype=float), np.asarray(r_rejected, dtype=float)
+    return {
+        g: {
+            "count": len(ix),
+            "accuracy": pairwise_accuracy(rc[ix], rr[ix]),
+            "mean_margin": float(np.mean(rc[ix] - rr[ix])),
+        }
+        for g, ix in sorted(index.items())
+    }
+
+
+def source_of(meta: dict) -> str:
+    """The source label of a pair: ``meta["source"]`` if present, else its (sorted) model pair."""
+    if meta.get("source"):
+        return str(meta["source"])
+    models = sorted(str(meta.get(k) or "?") for k in ("chosen_model", "rejected_model"))
+    return " vs ".join(models) if any(m != "?" for m in models) else "unknown"
+
+
+def evaluate_pairs(
+    r_chosen: Sequence[float],
+    r_rejected: Sequence[float],
+    rows: Sequence[dict],
+    meta: Sequence[dict] | None = None,
+    n_bins: int = 10,
+) -> dict:
+    """The full evaluation report of a reward model on one split (JSON-ready; NaN becomes None).
+
+    ``rows`` are the TRL rows (``chosen`` / ``rejected`` text, for lengths) aligned with the rewards;
+    ``meta`` the snapshot's meta rows (``label_type`` "tie" pairs are left out of accuracy and calibration).
+    """
+    meta = list(meta) if meta else [{} for _ in rows]
+    rc_all, rr_all = np.asarray(r_chosen, dtype=float), np.asarray(r_rejected, dtype=float)
+    prefs = np.array([m.get("label_type", "pref") != "tie" for m in meta], dtype=bool)
+    rc, rr = rc_all[prefs], rr_all[prefs]
+    len_c = np.array([len(r["chosen"]) for r in rows], dtype=float)
+    len_r = np.array([len(r["rejected"]) for r in rows], dtype=float)
+    ece, bins = pair_calibration(rc, rr, n_bins)
+    rewards = np.concatenate([rc_all, rr_all])
+    report = {
+        "n": int(prefs.sum()),
+        "n_ties": int((~prefs).sum()),
+        "accuracy": _finite(pairwise_accuracy(rc, rr)),
+        "mean_margin": _finite(float(np.mean(rc - rr))) if rc.size else None,
+        "ece": _finite(ece),
+        "reliability": bins,
+        "length_correlation": _finite(pearson(rewards, np.concatenate([len_c, len_r]))),
+        "margin_length_correlation": _finite(pearson(rc - rr, len_c[prefs] - len_r[prefs])),
+        "accuracy_by_length_diff": [
+            {**b, "accuracy": _finite(b["accuracy"]) if b["accuracy"] is not None else None}
+            for b in accuracy_by_length_difference(rc, rr, len_c[prefs], len_r[prefs])
+        ],
+        "by_source": {
+            k: {**v, "accuracy": _finite(v["accuracy"]), "mean_margin": _finite(v["mean_margin"])}
+            for k, v in breakdown_by_group(
+                rc, rr, [source_of(m) for m, keep in zip(meta, prefs, strict=True) if keep]
+            ).items()
+        },
+        "reward_mean": _finite(float(rewards.mean())) if rewards.size else None,
+        "reward_std": _finite(float(rewards.std())) if rewards.size else None,
+    }
+    return report

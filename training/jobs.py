@@ -1,0 +1,252 @@
+"""Generic job machinery for training runs: an executor registry per run kind, a reporter that writes
+progress / metrics / log lines to the ``TrainingRun`` row, and the run lifecycle (queued -> running ->
+succeeded | failed | cancelled) with heartbeats so a dead worker never leaves a run "running" forever.
+
+An executor is ``fn(run, reporter) -> dict``; register it with ``@register_executor("sft")`` in a module that
+the Celery worker imports (``training/tasks.py`` imports the ``*_tasks`` modules). Keep heavy imports (torch,
+trl) inside the executor so importing the registry stays cheap for the web process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from training.models import JobStatus, RunMetric, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+Executor = Callable[[TrainingRun, "RunReporter"], dict]
+EXECUTORS: dict[str, Executor] = {}
+
+#: Lines kept in ``TrainingRun.log_tail``.
+LOG_TAIL_LINES = 200
+#: Seconds between background heartbeats while an executor runs (env ``PREFLAB_RUN_HEARTBEAT_S``).
+HEARTBEAT_INTERVAL_S = float(os.environ.get("PREFLAB_RUN_HEARTBEAT_S", "10"))
+
+
+class RunCancelled(Exception):
+    """Raised inside an executor (by ``RunReporter.progress``) when a cancel was requested."""
+
+
+def register_executor(kind: str) -> Callable[[Executor], Executor]:
+    """Decorator: make ``fn(run, reporter) -> summary dict`` the executor of runs of ``kind``."""
+
+    def decorator(fn: Executor) -> Executor:
+        EXECUTORS[kind] = fn
+        return fn
+
+    return decorator
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class RunReporter:
+    """Handed to executors: writes progress, metrics and log lines to the run's row.
+
+    ``progress`` is throttled to one write per ``min_interval_s`` (the last step always writes) so that
+    reporting costs little next to a training step; every write also checks ``cancel_requested``.
+    """
+
+    def __init__(self, run_id: int, *, min_interval_s: float = 0.5):
+        self.run_id = run_id
+        self.min_interval_s = min_interval_s
+        self._t0 = time.monotonic()
+        self._first_step: int | None = None
+        self._last_write = 0.0
+
+    def _rows(self):
+        return TrainingRun.objects.filter(pk=self.run_id)
+
+    def eta(self, step: int, total: int) -> float | None:
+        if self._first_step is None:
+            self._first_step, self._t0 = step, time.monotonic()
+            return None
+        done = step - self._first_step
+        if done <= 0 or total <= 0:
+            return None
+        per_step = (time.monotonic() - self._t0) / done
+        return max(0.0, per_step * (total - step))
+
+    def progress(self, step: int, total: int) -> None:
+        """Record ``step`` of ``total``; raises ``RunCancelled`` if a cancel was requested."""
+        eta = self.eta(step, total)
+        now = time.monotonic()
+        if step < total and now - self._last_write < self.min_interval_s:
+            return
+        self._last_write = now
+        self._rows().update(step=step, total_steps=total, eta_seconds=eta, heartbeat_at=timezone.now())
+        self.check_cancel()
+
+    def check_cancel(self) -> None:
+        if self._rows().filter(cancel_requested=True).exists():
+            raise RunCancelled("cancel requested")
+
+    def log_metrics(self, step: int, values: dict[str, float]) -> None:
+        """One ``RunMetric`` row; the latest value of each metric is kept in ``run.summary["latest"]``."""
+        clean = {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
+        if not clean:
+            return
+        with transaction.atomic():
+            RunMetric.objects.create(run_id=self.run_id, step=step, values=clean)
+            run = self._rows().select_for_update().only("summary").get()
+            summary = dict(run.summary or {})
+            latest = dict(summary.get("latest") or {})
+            latest.update(clean)
+            latest["step"] = step
+            summary["latest"] = latest
+            self._rows().update(summary=summary, heartbeat_at=timezone.now())
+
+    def log(self, line: str) -> None:
+        """Append a line to the run's bounded log tail."""
+        logger.info("run %s: %s", self.run_id, line)
+        stamp = timezone.now().strftime("%H:%M:%S")
+        with transaction.atomic():
+            run = self._rows().select_for_update().only("log_tail").get()
+            lines = (run.log_tail.splitlines() if run.log_tail else []) + [
+                f"{stamp} {part}" for part in str(line).splitlines() or [""]
+            ]
+            self._rows().update(log_tail="\n".join(lines[-LOG_TAIL_LINES:]), heartbeat_at=timezone.now())
+
+    def heartbeat(self) -> None:
+        self._rows().update(heartbeat_at=timezone.now())
+
+
+class _Heartbeat(threading.Thread):
+    """Beats while the executor runs, so a long step or a model load is not mistaken for a dead worker.
+
+    It dies with the process: a killed worker stops beating and the reaper fails the run."""
+
+    def __init__(self, run_id: int, interval_s: float):
+        super().__init__(name=f"run-{run_id}-heartbeat", daemon=True)
+        self.run_id, self.interval_s = run_id, interval_s
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval_s):
+                TrainingRun.objects.filter(pk=self.run_id, status=JobStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        except Exception:  # a beat lost is not worth crashing the run for
+            logger.exception("heartbeat of run %s stopped", self.run_id)
+        finally:
+            connection.close()
+
+
+def _finish(run_id: int, status: str, reason: str = "", summary: dict | None = None) -> bool:
+    """Move a running run to a final status; False if someone else (the reaper) finished it first."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != JobStatus.RUNNING:
+            return False
+        run.status, run.status_reason = status, reason[:4000]
+        run.finished_at = timezone.now()
+        run.eta_seconds = None if status != JobStatus.SUCCEEDED else 0.0
+        if summary:
+            run.summary = {**(run.summary or {}), **summary}
+        run.save(update_fields=["status", "status_reason", "finished_at", "eta_seconds", "summary"])
+    return True
+
+
+def run_execute(*, run_id: int) -> None:
+    """Run a queued run in this process: mark it running, call its executor, record the outcome.
+
+    A run that is not queued (already finished, reaped, or running elsewhere) is left alone, so a message
+    redelivered by the broker after a worker crash does nothing.
+    """
+    now = timezone.now()
+    claimed = TrainingRun.objects.filter(pk=run_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, worker=worker_name(), started_at=now, heartbeat_at=now
+    )
+    if not claimed:
+        logger.warning("run %s is not queued; not executing it", run_id)
+        return
+    run = TrainingRun.objects.get(pk=run_id)
+    reporter = RunReporter(run_id)
+    if run.cancel_requested:
+        _finish(run_id, JobStatus.CANCELLED, "cancelled before it started")
+        return
+    executor = EXECUTORS.get(run.kind)
+    if executor is None:
+        _finish(run_id, JobStatus.FAILED, f"no executor registered for run kind '{run.kind}'")
+        return
+    beat = _Heartbeat(run_id, HEARTBEAT_INTERVAL_S)
+    beat.start()
+    try:
+        reporter.log(f"started on {worker_name()}")
+        summary = executor(run, reporter) or {}
+    except RunCancelled:
+        reporter.log("cancelled")
+        _finish(run_id, JobStatus.CANCELLED, "cancelled by request")
+    except Exception as exc:
+        logger.exception("run %s failed", run_id)
+        tb = traceback.format_exc().strip().splitlines()
+        try:
+            reporter.log("\n".join(tb[-15:]))
+        except Exception:
+            logger.exception("could not write the log tail of run %s", run_id)
+        _finish(run_id, JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
+    else:
+        reporter.log("succeeded")
+        _finish(run_id, JobStatus.SUCCEEDED, "", summary)
+    finally:
+        beat.stopped.set()
+        beat.join(timeout=5)
+
+
+def run_enqueue(*, run_id: int) -> None:
+    """Send ``training.run.execute`` for a queued run once the current transaction commits."""
+    from celery import current_app
+
+    def send() -> None:
+        result = current_app.send_task("training.run.execute", kwargs={"run_id": run_id})
+        TrainingRun.objects.filter(pk=run_id).update(celery_task_id=result.id or "")
+
+    transaction.on_commit(send)
+
+
+def run_cancel_request(*, run_id: int, reason: str = "cancelled by request") -> TrainingRun:
+    """Cancel a run: a queued one at once, a running one at its executor's next progress report."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.status == JobStatus.QUEUED:
+            run.status, run.status_reason, run.finished_at = JobStatus.CANCELLED, reason, timezone.now()
+            run.cancel_requested = True
+            run.save(update_fields=["status", "status_reason", "finished_at", "cancel_requested"])
+        elif run.status == JobStatus.RUNNING:
+            run.cancel_requested = True
+            run.save(update_fields=["cancel_requested"])
+    return run
+
+
+def run_reap_stale(*, max_silence_s: int = 120) -> int:
+    """Fail runs marked running whose heartbeat is older than ``max_silence_s``; returns how many."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=max_silence_s)
+    reaped = 0
+    stale = TrainingRun.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
+    for run_id in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            run = TrainingRun.objects.select_for_update().get(pk=run_id)
+            if run.status != JobStatus.RUNNING or run.heartbeat_at is None or run.heartbeat_at >= cutoff:
+                continue
+            silence = (timezone.now() - run.heartbeat_at).total_seconds()
+            run.status = JobStatus.CANCELLED if run.cancel_requested else JobStatus.FAILED
+            run.status_reason = (
+                f"worker {run.worker or '?'} lost: no heartbeat for {silence:.0f}s "
+                f"(limit {max_silence_s}s); the process was killed or crashed"
+            )
+            run.finished_at, run.eta_seconds = timezone.now(), None
+            run.save(update_fields=["status", "status_reason", "finished_at", "eta_seconds"])
+            reaped += 1
+    return reaped

@@ -1,0 +1,183 @@
+"""Training data: immutable dataset snapshots, training runs (RM / SFT / PPO / GRPO), metrics, the reward
+model registry, evaluations and promotions.
+
+Lineage: Judgment ids -> DatasetSnapshot (spec, ids file, content hash) -> TrainingRun -> RewardModel ->
+ModelEvaluation / Promotion.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotation.models import Project
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class DatasetSnapshot(models.Model):
+    """An immutable, versioned Bradley-Terry dataset made from judgments by a filter spec.
+
+    Artifacts live in ``artifact_dir``: ``{train,validation,test}.jsonl`` (TRL standard form), the other
+    formats, and ``judgment_ids.txt`` (exactly which judgments went in). Once ``status`` is ready nothing
+    about the row or its files changes.
+    """
+
+    name = models.CharField(max_length=200)
+    version = models.PositiveIntegerField()
+    projects = models.ManyToManyField(Project, related_name="snapshots")
+    spec = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    error = models.TextField(blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    class_balance = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(max_length=64, blank=True)
+    judgment_ids_hash = models.CharField(max_length=64, blank=True)
+    code_version = models.CharField(max_length=64, blank=True)
+    artifact_dir = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="snapshot_name_version")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class RunKind(models.TextChoices):
+    REWARD = "reward", "Reward model"
+    SFT = "sft", "Supervised fine-tuning"
+    PPO = "ppo", "PPO"
+    GRPO = "grpo", "GRPO"
+    RLOO = "rloo", "RLOO"
+
+
+class TrainingRun(models.Model):
+    """One training job. ``config`` holds the job's config dataclass as JSON."""
+
+    kind = models.CharField(max_length=8, choices=RunKind.choices, default=RunKind.REWARD)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    snapshot = models.ForeignKey(
+        DatasetSnapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
+    base_model = models.CharField(max_length=500)
+    config = models.JSONField(default=dict)
+    seed = models.IntegerField(default=42)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    status_reason = models.TextField(blank=True)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True, help_text="Final/latest metrics and data report.")
+    log_tail = models.TextField(blank=True)
+    output_dir = models.CharField(max_length=500, blank=True)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} run {self.pk} ({self.status})"
+
+
+class RunMetric(models.Model):
+    """One logged step of a run: ``values`` maps metric name -> number (loss, accuracy, kl, ...)."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="metrics")
+    step = models.PositiveIntegerField()
+    values = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "step", "id"]
+        indexes = [models.Index(fields=["run", "step"], name="metric_run_step")]
+
+
+class RewardModel(models.Model):
+    """A registered reward model version. ``artifact_dir`` is a ``save_pretrained`` directory of a
+    sequence-classification model (one label) with its tokenizer and ``preflab_card.json``."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reward_models")
+    version = models.PositiveIntegerField()
+    run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    snapshot = models.ForeignKey(
+        DatasetSnapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="reward_models"
+    )
+    base_model = models.CharField(max_length=500)
+    artifact_dir = models.CharField(max_length=500)
+    card = models.JSONField(default=dict, blank=True)
+    reward_mean = models.FloatField(null=True, blank=True)
+    reward_std = models.FloatField(null=True, blank=True)
+    max_length = models.PositiveIntegerField(default=512)
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="rm_project_version"),
+            models.UniqueConstraint(
+                fields=["project"], condition=Q(is_active=True), name="rm_one_active_per_project"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} RM v{self.version}"
+
+
+class ModelEvaluation(models.Model):
+    """Metrics of a reward model on one split of a snapshot (accuracy, margin, ECE, length bias, ...)."""
+
+    reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="evaluations")
+    snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.PROTECT, related_name="evaluations")
+    split = models.CharField(max_length=16, default="test")
+    metrics = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class Promotion(models.Model):
+    """A record of making a reward model the active one for its project, with the gate's verdict."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="promotions")
+    reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="promotions")
+    previous = models.ForeignKey(
+        RewardModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    forced = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    gate = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]

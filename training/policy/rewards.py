@@ -1,0 +1,178 @@
+"""Reward functions for policy optimisation: ``fn(prompts, responses) -> list[float]``.
+
+Three sources: the served reward endpoint over HTTP (``HttpReward``; training never imports ``rewardsvc``,
+it only talks to a URL), a reward-model artifact loaded in process (``InProcessReward``), and rules for
+tests and demos (``make_rule_reward``). ``as_trl_reward`` adapts any of them to TRL's GRPO/RLOO signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RewardFn = Callable[[list[str], list[str]], list[float]]
+
+#: The reward server's native scoring route (see docs/policy-loop.md for the contract).
+SCORE_PATH = "/v1/reward/score"
+
+
+class HttpReward:
+    """POST ``{"items": [{"prompt", "response"}], "normalize": bool}`` to ``<base_url>/v1/reward/score``
+    with a bearer token and return the ``rewards`` list. Batches of ``batch_size`` items per request."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str = "",
+        normalize: bool = False,
+        timeout_s: float = 60.0,
+        batch_size: int = 64,
+        retries: int = 2,
+    ) -> None:
+        import httpx
+
+        base = base_url.rstrip("/")
+        self.url = base if base.endswith(SCORE_PATH) else base + SCORE_PATH
+        self.normalize, self.batch_size, self.retries = normalize, batch_size, retries
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.Client(timeout=timeout_s, headers=headers)
+
+    def _post(self, items: list[dict[str, str]]) -> list[float]:
+        import httpx
+
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self.client.post(self.url, json={"items": items, "normalize": self.normalize})
+                if resp.status_code >= 500 and attempt < self.retries:
+                    continue
+                resp.raise_for_status()
+                rewards = resp.json()["rewards"]
+                if len(rewards) != len(items):
+                    raise ValueError(f"reward server returned {len(rewards)} rewards for {len(items)} items")
+                return [float(r) for r in rewards]
+            except httpx.TransportError:
+                if attempt >= self.retries:
+                    raise
+        raise RuntimeError("unreachable")
+
+    def __call__(self, prompts: list[str], responses: list[str]) -> list[float]:
+        items = [{"prompt": p, "response": r} for p, r in zip(prompts, responses, strict=True)]
+        out: list[float] = []
+        for start in range(0, len(items), self.batch_size):
+            out.extend(self._post(items[start : start + self.batch_size]))
+        return out
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class InProcessReward:
+    """A reward-model artifact (``save_pretrained`` sequence-classification dir + tokenizer) scored in this
+    process, encoding pairs exactly as reward-model training did (``PairEncoder``)."""
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        max_length: int = 512,
+        batch_size: int = 16,
+        reward_mean: float | None = None,
+        reward_std: float | None = None,
+    ) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from training.reward_training import PairEncoder
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+        self.encoder = PairEncoder(self.tokenizer, max_length=max_length, truncate_prompt_left=True)
+        self.max_length, self.batch_size = max_length, batch_size
+        self.reward_mean, self.reward_std = reward_mean, reward_std
+        tok = self.tokenizer
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+
+    def encode(self, prompt: str, response: str) -> list[int]:
+        p, r = self.encoder.ids(prompt), self.encoder.ids(response)
+        budget = self.max_length - self.encoder.n_special
+        r = r[:budget]
+        keep = budget - len(r)
+        p = p[len(p) - keep :] if keep > 0 else []
+        return self.encoder.assemble(p, r)
+
+    def __call__(self, prompts: list[str], responses: list[str]) -> list[float]:
+        from training.reward_training import score_sequences
+
+        seqs = [self.encode(p, r) for p, r in zip(prompts, responses, strict=True)]
+        rewards = score_sequences(self.model, seqs, pad_token_id=self.pad_id, batch_size=self.batch_size)
+        if self.reward_mean is not None and self.reward_std:
+            rewards = [(r - self.reward_mean) / self.reward_std for r in rewards]
+        return rewards
+
+
+def make_rule_reward(name: str, **params: Any) -> RewardFn:
+    """Rule-based rewards for tests and demos.
+
+    - ``keyword``: occurrences of ``params["keyword"]`` in the response (capped at ``params.get("cap", 5)``).
+    - ``length``: ``-|len(response) - target| / target`` with ``target = params["target"]`` characters.
+    - ``vowels``: share of vowels among the response characters, times ``params.get("scale", 5)``.
+    """
+    if name == "keyword":
+        keyword, cap = params["keyword"], params.get("cap", 5)
+        return lambda prompts, responses: [float(min(r.count(keyword), cap)) for r in responses]
+    if name == "length":
+        target = float(params["target"])
+        return lambda prompts, responses: [-abs(len(r) - target) / target for r in responses]
+    if name == "vowels":
+        scale = float(params.get("scale", 5.0))
+        return lambda prompts, responses: [
+            scale * sum(c in "aeiouAEIOU" for c in r) / max(1, len(r)) for r in responses
+        ]
+    raise ValueError(f"unknown rule reward {name!r}")
+
+
+def reward_from_spec(spec: dict[str, Any]) -> RewardFn:
+    """Build a reward function from a run config's ``reward`` entry.
+
+    ``{"type": "http", "url": ..., "token": ..., "normalize": false}``,
+    ``{"type": "model", "artifact_dir": ..., "max_length": 512}`` or ``{"type": "rule", "name": ..., ...}``.
+    """
+    spec = dict(spec)
+    kind = spec.pop("type", "model")
+    if kind == "http":
+        return HttpReward(
+            spec["url"],
+            token=spec.get("token", ""),
+            normalize=bool(spec.get("normalize", False)),
+            timeout_s=float(spec.get("timeout_s", 60.0)),
+        )
+    if kind == "model":
+        return InProcessReward(
+            spec["artifact_dir"],
+            max_length=int(spec.get("max_length", 512)),
+            reward_mean=spec.get("reward_mean"),
+            reward_std=spec.get("reward_std"),
+        )
+    if kind == "rule":
+        return make_rule_reward(spec.pop("name"), **spec)
+    raise ValueError(f"unknown reward type {kind!r}")
+
+
+def as_trl_reward(fn: RewardFn, name: str = "preflab_reward"):
+    """Adapt ``fn(prompts, responses)`` to TRL's ``reward_func(prompts, completions, **kwargs)``.
+
+    Conversational prompts/completions (lists of messages) are flattened: the prompt to its last user turn's
+    text, the completion to its assistant content.
+    """
+
+    def text_of(x: Any) -> str:
+        if isinstance(x, list):
+            return str(x[-1].get("content", "")) if x else ""
+        return str(x)
+
+    def reward_func(prompts, completions, **kwargs) -> list[float]:
+        return fn([text_of(p) for p in prompts], [text_of(c) for c in completions])
+
+    reward_func.__name__ = name
+    return reward_func

@@ -1,0 +1,69 @@
+"""Reads of the policy loop: policy runs a user may see, a run's live state (metrics, samples, warnings),
+and the evaluation gate's verdicts (the RM's opinion next to the humans' leaderboard of the battle)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from training.models import RunKind, TrainingRun
+from training.selectors.runs import run_list, run_live_state
+
+POLICY_KINDS = (RunKind.SFT, RunKind.PPO, RunKind.GRPO, RunKind.RLOO)
+
+#: Metrics plotted on the run page, in groups (one chart per group).
+CHART_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "reward": ("Reward (mean, std)", ("reward_mean", "reward_std")),
+    "kl": ("KL to the reference (nats / response)", ("kl",)),
+    "entropy": ("Policy entropy (nats / token)", ("entropy",)),
+    "clip": ("Clip fraction, approx. KL of the update", ("clip_fraction", "approx_kl")),
+    "value_loss": ("Value loss", ("value_loss",)),
+    "length": ("Response length (tokens)", ("response_length_mean",)),
+    "diversity": ("Diversity (distinct-1, distinct-2)", ("distinct_1", "distinct_2")),
+    "loss": ("Loss", ("loss", "policy_loss")),
+    "token_accuracy": ("Token accuracy (SFT)", ("token_accuracy",)),
+}
+
+
+def policy_run_list(*, projects=None, kind: str | None = None) -> QuerySet[TrainingRun]:
+    qs = run_list(projects=projects).filter(kind__in=POLICY_KINDS)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs
+
+
+def policy_run_state(run: TrainingRun) -> dict[str, Any]:
+    """The generic live state plus the policy extras kept in the summary."""
+    state = run_live_state(run)
+    summary = run.summary or {}
+    state["kind"] = run.kind
+    state["warnings"] = summary.get("warnings", [])
+    state["samples"] = summary.get("samples", [])
+    state["battle"] = summary.get("battle")
+    return state
+
+
+def battle_verdict(run: TrainingRun, *, n_boot: int = 200) -> dict[str, Any] | None:
+    """RM scores and lengths per model (from the run) next to the humans' leaderboard of the battle project."""
+    battle = (run.summary or {}).get("battle") or {}
+    project_id = battle.get("project_id")
+    if not project_id:
+        return None
+    from annotation.models import ComparisonTask, Project
+    from annotation.selectors.quality import model_leaderboard
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return {"missing": True, **battle}
+    board = model_leaderboard(project, n_boot=n_boot)
+    tasks = ComparisonTask.objects.filter(project=project)
+    return {
+        "project_id": project.pk,
+        "project_name": project.name,
+        "tasks": tasks.count(),
+        "judged_tasks": tasks.filter(judgment_count__gt=0).count(),
+        "models": battle.get("models", {}),
+        "rm_pairwise": battle.get("rm_pairwise", {}),
+        "leaderboard": board,
+    }

@@ -1,0 +1,143 @@
+"""The JSON stored in ``TrainingRun.config`` for policy runs, and how its parts are resolved.
+
+``{"algorithm": {...}, "reward": {...}, "prompts": {...}, "battle": {...}, "critic_model": ""}`` where
+``algorithm`` holds the fields of ``SFTRunConfig`` (sft), ``PPOConfig`` (ppo) or ``GroupRLConfig`` (grpo/rloo).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from training.policy.battle import BattleConfig
+from training.policy.grpo import GroupRLConfig
+from training.policy.ppo import PPOConfig
+from training.policy.rewards import RewardFn, reward_from_spec
+from training.policy.sft import SFTRunConfig
+
+ALGORITHM_CONFIGS = {"sft": SFTRunConfig, "ppo": PPOConfig, "grpo": GroupRLConfig, "rloo": GroupRLConfig}
+
+
+def algorithm_config(kind: str, data: dict[str, Any] | None):
+    """The config dataclass of a run kind from JSON; unknown fields are an error (typos must not pass)."""
+    cls = ALGORITHM_CONFIGS[kind]
+    names = {f.name for f in fields(cls)}
+    unknown = set(data or {}) - names
+    if unknown:
+        raise ValueError(f"unknown {kind} config fields: {sorted(unknown)}")
+    return cls(**(data or {}))
+
+
+@dataclass
+class PromptSource:
+    """Where a policy run's prompts come from."""
+
+    source: str = "project"
+    """``project`` (the run project's prompts), ``snapshot`` (prompts of a snapshot split) or ``list``."""
+    items: list[str] = field(default_factory=list)
+    """The prompts when ``source`` is ``list``."""
+    split: str = "train"
+    """Snapshot split when ``source`` is ``snapshot``."""
+    max_prompts: int = 512
+    """Use at most this many prompts (after de-duplication)."""
+
+
+@dataclass
+class PolicyRunSpec:
+    algorithm: dict[str, Any] = field(default_factory=dict)
+    reward: dict[str, Any] = field(default_factory=lambda: {"type": "active"})
+    prompts: dict[str, Any] = field(default_factory=dict)
+    battle: dict[str, Any] = field(default_factory=dict)
+    critic_model: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PolicyRunSpec:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_prompts(run, spec: PolicyRunSpec) -> list[str]:
+    """The run's prompt texts, de-duplicated, in a stable order."""
+    src = PromptSource(**spec.prompts)
+    if src.source == "list":
+        texts = list(src.items)
+    elif src.source == "snapshot":
+        from training.reward_training import read_snapshot_split
+
+        if run.snapshot is None:
+            raise ValueError("prompt source 'snapshot' needs the run's snapshot")
+        rows, _ = read_snapshot_split(run.snapshot.artifact_dir, src.split)
+        texts = [r["prompt"] if isinstance(r["prompt"], str) else r["prompt"][-1]["content"] for r in rows]
+    elif src.source == "project":
+        from annotation.models import Prompt
+
+        if run.project is None:
+            raise ValueError("prompt source 'project' needs the run's project")
+        texts = list(Prompt.objects.filter(project=run.project).order_by("id").values_list("text", flat=True))
+    else:
+        raise ValueError(f"unknown prompt source {src.source!r}")
+    seen: dict[str, None] = {}
+    for t in texts:
+        if t and t.strip():
+            seen.setdefault(t, None)
+    return list(seen)[: src.max_prompts]
+
+
+def split_held_out(prompts: list[str], held_out: int, seed: int) -> tuple[list[str], list[str]]:
+    """(train, held-out): ``held_out`` prompts chosen by a seeded shuffle; at least one stays for training."""
+    order = list(range(len(prompts)))
+    random.Random(seed).shuffle(order)
+    n = min(held_out, max(0, len(prompts) - 1))
+    held = set(order[:n])
+    return [p for i, p in enumerate(prompts) if i not in held], [
+        p for i, p in enumerate(prompts) if i in held
+    ]
+
+
+def resolve_reward(run, reward: dict[str, Any]) -> tuple[RewardFn, dict[str, Any]]:
+    """A reward function for the run and a description of it (no secrets) for the run summary.
+
+    ``{"type": "active"}`` (the project's active reward model, in process), ``{"type": "registry",
+    "reward_model_id": N}``, ``{"type": "http", "url": ..., "token_env": "PREFLAB_REWARD_TOKEN"}``, or
+    ``{"type": "rule", "name": ...}``. ``"normalize": true`` applies the RM's stored mean/std.
+    """
+    from training.models import RewardModel
+
+    spec = dict(reward or {"type": "active"})
+    kind = spec.get("type", "active")
+    normalize = bool(spec.get("normalize", False))
+    if kind in ("active", "registry"):
+        if kind == "active":
+            rm = (
+                RewardModel.objects.filter(project=run.project, is_active=True).first()
+                if run.project
+                else None
+            )
+            if rm is None:
+                raise ValueError("the run's project has no active reward model; promote one or pick one")
+        else:
+            rm = RewardModel.objects.get(pk=spec["reward_model_id"])
+        model_spec = {
+            "type": "model",
+            "artifact_dir": rm.artifact_dir,
+            "max_length": rm.max_length,
+            "reward_mean": rm.reward_mean if normalize else None,
+            "reward_std": rm.reward_std if normalize else None,
+        }
+        return reward_from_spec(model_spec), {"type": kind, "reward_model_id": rm.pk, "version": rm.version}
+    if kind == "http":
+        token = spec.get("token") or os.environ.get(spec.get("token_env", "PREFLAB_REWARD_TOKEN"), "")
+        fn = reward_from_spec({"type": "http", "url": spec["url"], "token": token, "normalize": normalize})
+        return fn, {"type": "http", "url": spec["url"], "normalize": normalize}
+    if kind == "rule":
+        return reward_from_spec(spec), {k: v for k, v in spec.items()}
+    raise ValueError(f"unknown reward type {kind!r}")
+
+
+def battle_config(spec: PolicyRunSpec) -> BattleConfig:
+    return BattleConfig.from_dict(spec.battle)

@@ -1,0 +1,40 @@
+"""Celery tasks for training runs (thin wrappers over ``training.jobs``).
+
+``training.run.execute`` is routed to the ``training`` queue by ``CELERY_TASK_ROUTES``; the reaper is named
+``training.runs.reap`` so it stays on the default queue (a busy training worker must not delay it). Workers
+reap once when they start, and the app schedules the reaper every minute for ``celery beat``.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from training import jobs, reward_training  # noqa: F401  (registers the "reward" executor)
+
+REAP_EVERY_S = 60.0
+
+
+@shared_task(name="training.run.execute", acks_late=True)
+def run_execute_task(run_id: int) -> None:
+    jobs.run_execute(run_id=run_id)
+
+
+@shared_task(name="training.runs.reap")
+def run_reap_task(max_silence_s: int = 120) -> int:
+    return jobs.run_reap_stale(max_silence_s=max_silence_s)
+
+
+@worker_ready.connect
+def _reap_on_worker_start(**_kwargs) -> None:
+    jobs.run_reap_stale()
+
+
+try:  # the Celery app is a stage before us (config): add the reaper to the beat schedule
+    from config.celery import app as _app
+
+    _app.conf.beat_schedule.setdefault(
+        "training.runs.reap", {"task": "training.runs.reap", "schedule": REAP_EVERY_S}
+    )
+except ImportError:  # pragma: no cover - used outside the Django project
+    pass

@@ -1,0 +1,1 @@
+"""Training read selectors (one module per subject; import from the submodule)."""

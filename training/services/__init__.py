@@ -1,0 +1,1 @@
+"""Training write services (one module per subject; import from the submodule)."""

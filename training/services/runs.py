@@ -1,0 +1,127 @@
+"""Training-run writes: create and enqueue a reward-model run, cancel, retry, and the retraining trigger
+(manual, or automatic once enough new judgments have arrived since the project's last snapshot)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from training import jobs
+from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun
+from training.reward_training import RewardRunConfig
+
+#: New judgments since the last snapshot that trigger an automatic retrain (env override).
+RETRAIN_AFTER_JUDGMENTS = int(os.environ.get("PREFLAB_RETRAIN_AFTER_JUDGMENTS", "500"))
+
+
+@transaction.atomic
+def reward_run_create(
+    *,
+    snapshot: DatasetSnapshot,
+    base_model: str,
+    config: dict[str, Any] | RewardRunConfig | None = None,
+    seed: int = 42,
+    project=None,
+    user=None,
+    retry_of: TrainingRun | None = None,
+    enqueue: bool = True,
+) -> TrainingRun:
+    """Create a queued reward-model run on a ready snapshot and send it to the ``training`` queue."""
+    if snapshot.status != JobStatus.SUCCEEDED:
+        raise ValidationError({"snapshot": f"snapshot {snapshot} is not ready ({snapshot.status})"})
+    if not base_model:
+        raise ValidationError({"base_model": "a base model (Hugging Face id or directory) is required"})
+    cfg = config if isinstance(config, RewardRunConfig) else RewardRunConfig.from_dict(config)
+    if cfg.max_length < 8:
+        raise ValidationError({"config": "max_length must be at least 8"})
+    project = project or snapshot.projects.order_by("pk").first()
+    run = TrainingRun.objects.create(
+        kind=RunKind.REWARD,
+        project=project,
+        snapshot=snapshot,
+        base_model=base_model,
+        config=cfg.to_dict(),
+        seed=seed,
+        created_by=user if user is not None and user.is_authenticated else None,
+        retry_of=retry_of,
+    )
+    run.output_dir = str(Path(settings.ARTIFACT_DIR) / "reward_models" / f"run-{run.pk}")
+    run.save(update_fields=["output_dir"])
+    if enqueue:
+        jobs.run_enqueue(run_id=run.pk)
+    return run
+
+
+def run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Cancel a queued run now, a running one at its next training step."""
+    return jobs.run_cancel_request(run_id=run.pk)
+
+
+def run_retry(*, run: TrainingRun, user=None) -> TrainingRun:
+    """A new queued run with the same spec as a finished one (``retry_of`` records the lineage)."""
+    if run.status not in (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SUCCEEDED):
+        raise ValidationError("only a finished run can be retried")
+    if run.kind != RunKind.REWARD:
+        raise ValidationError("this service retries reward-model runs only")
+    return reward_run_create(
+        snapshot=run.snapshot,
+        base_model=run.base_model,
+        config=run.config,
+        seed=run.seed,
+        project=run.project,
+        user=user,
+        retry_of=run,
+    )
+
+
+def judgments_since_last_snapshot(*, project) -> tuple[int, DatasetSnapshot | None]:
+    """How many judgments of a project arrived after its latest ready snapshot was created."""
+    from annotation.models import Judgment
+
+    last = (
+        DatasetSnapshot.objects.filter(projects=project, status=JobStatus.SUCCEEDED)
+        .order_by("-created_at")
+        .first()
+    )
+    qs = Judgment.objects.filter(task__project=project)
+    if last is not None:
+        qs = qs.filter(created_at__gt=last.created_at)
+    return qs.count(), last
+
+
+def retrain_check(
+    *, project, threshold: int | None = None, user=None, force: bool = False
+) -> TrainingRun | None:
+    """The retraining trigger: when ``force`` (manual) or at least ``threshold`` new judgments arrived since
+    the latest snapshot, build a new snapshot with the latest snapshot's spec and queue a reward run with
+    the project's latest reward run's spec. Returns the new run, or None if nothing was due.
+
+    Needs the snapshot services (``training.services.snapshots``) to build the new snapshot."""
+    threshold = RETRAIN_AFTER_JUDGMENTS if threshold is None else threshold
+    new, last = judgments_since_last_snapshot(project=project)
+    if not force and new < threshold:
+        return None
+    template = TrainingRun.objects.filter(project=project, kind=RunKind.REWARD).order_by("-id").first()
+    if template is None or last is None:
+        raise ValidationError("retraining needs a previous snapshot and reward run to copy their specs")
+    from training.services import snapshots  # built by the dataset workstream
+
+    spec = {**(last.spec or {}), "projects": sorted({*(last.spec or {}).get("projects", []), project.pk})}
+    snapshot = snapshots.snapshot_create(user=user, spec=spec, name=last.name, enqueue=False)
+    snapshot = snapshots.snapshot_build(snapshot_id=snapshot.pk)
+    if snapshot.status != JobStatus.SUCCEEDED:
+        raise ValidationError(f"the retraining snapshot failed: {snapshot.error}")
+    return reward_run_create(
+        snapshot=snapshot,
+        base_model=template.base_model,
+        config=template.config,
+        seed=template.seed,
+        project=project,
+        user=user,
+        retry_of=template,
+    )

@@ -1,0 +1,168 @@
+"""Web pages of the policy loop for ML engineers: policy runs (list + launch form), the live run page (metric
+plots, failure-detector warnings with evidence, sample responses, the evaluation gate's verdict) and the
+OpenRLHF export."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation.auth import has_role, visible_projects
+from annotation.models import Role
+from training import run_charts
+from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun
+from training.policy.openrlhf import DEFAULT_REWARD_SERVER_URL, OpenRLHFCluster
+from training.policy.selectors import (
+    CHART_GROUPS,
+    POLICY_KINDS,
+    battle_verdict,
+    policy_run_list,
+    policy_run_state,
+)
+from training.policy.services import policy_openrlhf_export, policy_run_create
+from training.services.runs import run_cancel
+
+
+def _require_engineer(user) -> None:
+    if not has_role(user, Role.ENGINEER, Role.ADMIN):
+        raise PermissionDenied("Policy runs are for ML engineers and admins.")
+
+
+def _run_or_404(user, run_id: int) -> TrainingRun:
+    run = policy_run_list(projects=visible_projects(user)).filter(pk=run_id).first()
+    if run is None:
+        raise Http404("No such policy run.")
+    return run
+
+
+def policy_charts(series: dict) -> dict[str, str]:
+    """Server-rendered SVG line charts, one per metric group that has data."""
+    charts = {}
+    for key, (title, names) in CHART_GROUPS.items():
+        picked = {n: series[n] for n in names if n in series}
+        if picked:
+            charts[key] = run_charts.line_chart_svg(picked, title)
+    return charts
+
+
+@login_required
+def policy_list_page(request):
+    _require_engineer(request.user)
+    projects = visible_projects(request.user)
+    runs = list(policy_run_list(projects=projects, kind=request.GET.get("kind"))[:200])
+    snapshots = DatasetSnapshot.objects.filter(status=JobStatus.SUCCEEDED, projects__in=projects).distinct()[
+        :100
+    ]
+    example = {
+        "algorithm": {"steps": 20, "batch_size": 16, "max_new_tokens": 32},
+        "reward": {"type": "active"},
+        "prompts": {"source": "project", "max_prompts": 256},
+        "battle": {"held_out": 8},
+    }
+    return render(
+        request,
+        "training/policy/list.html",
+        {
+            "runs": runs,
+            "projects": projects,
+            "snapshots": snapshots,
+            "kinds": [(k.value, k.label) for k in POLICY_KINDS],
+            "example_config": json.dumps(example, indent=2),
+        },
+    )
+
+
+@login_required
+@require_POST
+def policy_create_page(request):
+    _require_engineer(request.user)
+    projects = visible_projects(request.user)
+    project = projects.filter(pk=request.POST.get("project") or 0).first()
+    snapshot = (
+        DatasetSnapshot.objects.filter(pk=request.POST.get("snapshot") or 0, projects__in=projects)
+        .distinct()
+        .first()
+    )
+    try:
+        config = json.loads(request.POST.get("config") or "{}")
+        if not isinstance(config, dict):
+            raise ValueError("the config must be a JSON object")
+        run = policy_run_create(
+            kind=request.POST.get("kind", RunKind.PPO),
+            base_model=request.POST.get("base_model", "").strip(),
+            config=config,
+            project=project,
+            snapshot=snapshot,
+            seed=int(request.POST.get("seed") or 42),
+            user=request.user,
+        )
+    except (ValidationError, ValueError) as exc:
+        messages.error(request, f"Could not start the run: {exc}")
+        return redirect("training:policy_list")
+    messages.success(request, f"{run.get_kind_display()} run {run.pk} queued on the training queue.")
+    return redirect("training:policy_detail", run_id=run.pk)
+
+
+@login_required
+def policy_detail_page(request, run_id: int):
+    _require_engineer(request.user)
+    run = _run_or_404(request.user, run_id)
+    state = policy_run_state(run)
+    return render(
+        request,
+        "training/policy/detail.html",
+        {
+            "run": run,
+            "state": state,
+            "charts": policy_charts(state["series"]),
+            "verdict": battle_verdict(run),
+            "live": run.status in (JobStatus.QUEUED, JobStatus.RUNNING),
+            "config_json": json.dumps(run.config, indent=2),
+            "reward_server_url": DEFAULT_REWARD_SERVER_URL,
+        },
+    )
+
+
+@login_required
+def policy_live_json(request, run_id: int):
+    """What the run page polls: state, warnings, latest samples and freshly rendered charts."""
+    _require_engineer(request.user)
+    state = policy_run_state(_run_or_404(request.user, run_id))
+    state["charts"] = policy_charts(state.pop("series"))
+    return JsonResponse(state)
+
+
+@login_required
+@require_POST
+def policy_cancel_page(request, run_id: int):
+    _require_engineer(request.user)
+    run = run_cancel(run=_run_or_404(request.user, run_id))
+    messages.info(request, f"Cancel requested for run {run.pk} ({run.status}).")
+    return redirect("training:policy_detail", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def policy_openrlhf_page(request, run_id: int):
+    _require_engineer(request.user)
+    run = _run_or_404(request.user, run_id)
+    try:
+        cluster = OpenRLHFCluster(
+            nodes=int(request.POST.get("nodes") or 1),
+            gpus_per_node=int(request.POST.get("gpus_per_node") or 8),
+        )
+        export = policy_openrlhf_export(
+            run=run,
+            reward_server_url=request.POST.get("reward_server_url") or DEFAULT_REWARD_SERVER_URL,
+            cluster=cluster,
+        )
+    except (ValidationError, ValueError) as exc:
+        messages.error(request, f"Could not export: {exc}")
+        return redirect("training:policy_detail", run_id=run.pk)
+    return render(request, "training/policy/openrlhf.html", {"run": run, "export": export})

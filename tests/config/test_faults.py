@@ -23,6 +23,13 @@ def test_database_error_is_a_retryable_503():
     assert b'"retryable": true' in response.content
 
 
+def _reset_pools(app) -> None:
+    """Forget the app's connection and producer pools so the next publish takes the pools of the current
+    ``broker_url`` (kombu keeps pools per connection globally: closing one would poison later tests)."""
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 @pytest.fixture
 def dead_broker(settings):
     settings.CELERY_BROKER_URL = DEAD_REDIS
@@ -30,11 +37,11 @@ def dead_broker(settings):
 
     old = app.conf.broker_url
     app.conf.broker_url = DEAD_REDIS
-    app.pool.force_close_all()
+    _reset_pools(app)
     jobs._broker_state.update(checked_at=0.0, ok=True)
     yield
     app.conf.broker_url = old
-    app.pool.force_close_all()
+    _reset_pools(app)
     jobs._broker_state.update(checked_at=0.0, ok=True)
 
 
@@ -61,7 +68,7 @@ def test_no_banner_when_broker_is_up(client, db, settings, redis_url):
 
     old = app.conf.broker_url
     app.conf.broker_url = redis_url
-    app.pool.force_close_all()
+    _reset_pools(app)
     jobs._broker_state.update(checked_at=0.0, ok=True)
     try:
         client.force_login(make_user("annotator"))
@@ -70,4 +77,4 @@ def test_no_banner_when_broker_is_up(client, db, settings, redis_url):
         assert b"Background jobs are delayed" not in response.content
     finally:
         app.conf.broker_url = old
-        app.pool.force_close_all()
+        _reset_pools(app)

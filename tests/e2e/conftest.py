@@ -18,8 +18,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "pw-test-123"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    # Package scope, not session: Playwright's sync API keeps an event loop running in this thread while
+    # it is open, which would break every later test that calls ``asyncio.run`` (the reward clients).
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         if os.environ.get("CI"):
             pytest.fail(f"Chromium not found at {CHROMIUM}")

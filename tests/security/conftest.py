@@ -151,6 +151,8 @@ def build_world(artifact_dir: Path, *, text: str | None = None) -> World:
     )
     Judgment.objects.create(task=review_task, annotator=helper, choice=Choice.B, rationale=text or "")
     make_candidate(prompt, f"{text or 'third'} candidate three")
+    # An open task nobody has judged, so the annotator's ranking page has something to show.
+    make_task(project, prompt=prompt, a=f"{text or 'open'} fresh A", b=f"{text or 'open'} fresh B", **models)
     judgment = Judgment.objects.create(
         task=task, annotator=users["annotator"], choice=Choice.A, rationale=text or "fine"
     )

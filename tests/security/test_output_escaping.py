@@ -24,7 +24,7 @@ PAGES = [
     ("annotation:annotate", ("project_id",), "annotator", True),
     ("annotation:review", ("project_id",), "reviewer", True),
     ("annotation:dashboard", (), "annotator", False),
-    ("annotation:quality-project", ("project_id",), "reviewer", True),
+    ("annotation:quality-project", ("project_id",), "reviewer", False),  # numbers and charts only
     ("annotation:quality-annotator", ("project_id", "annotator_id"), "reviewer", False),
     ("annotation:quality-leaderboard", ("project_id",), "reviewer", True),
     ("rewardsvc:spot_check", (), "engineer", True),

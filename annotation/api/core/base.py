@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+
+import django_filters
+from django import forms
 from django.http import Http404
 from rest_framework import exceptions, permissions
 
@@ -94,3 +98,21 @@ class ProjectAccessMixin(NotFoundMixin):
             raise exceptions.PermissionDenied(
                 "Only the project's engineers and admins can change it.", code="role_required"
             )
+
+
+class _UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 datetime normalised to UTC: offsets such as ``-18:15`` are valid ISO but PostgreSQL
+    refuses them, and a year-9999 value can overflow on conversion; both become a 400, not a 500."""
+
+    def clean(self, value):
+        parsed = super().clean(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(datetime.UTC)
+        except (OverflowError, ValueError) as exc:
+            raise forms.ValidationError("Datetime out of range once converted to UTC.") from exc
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = _UtcIsoDateTimeField

@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
-from annotation.api.core.base import ProjectAccessMixin
+from annotation.api.core.base import ProjectAccessMixin, UtcIsoDateTimeFilter
 from annotation.models import Candidate, ComparisonTask, Prompt, TaskKind, TaskStatus
 from annotation.selectors.projects import (
     candidate_list_for_user,
@@ -62,8 +62,8 @@ class HidesFromAnnotators(serializers.ModelSerializer):
 class PromptFilter(django_filters.FilterSet):
     project = django_filters.NumberFilter(field_name="project_id")
     external_id = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Prompt
@@ -217,8 +217,8 @@ class TaskFilter(ReviewerOnlyFilterSet):
     kind = django_filters.ChoiceFilter(
         choices=TaskKind.choices, help_text="Searches only projects you review."
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = ComparisonTask

@@ -12,7 +12,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
-from annotation.api.core.base import ANNOTATE_SCOPES, READ_SCOPES, ProjectAccessMixin
+from annotation.api.core.base import ANNOTATE_SCOPES, READ_SCOPES, ProjectAccessMixin, UtcIsoDateTimeFilter
 from annotation.models import Choice, Judgment, JudgmentSource
 from annotation.selectors.projects import judgment_list_for_user, task_list_for_user
 from annotation.services.judgments import judgment_submit
@@ -24,8 +24,8 @@ class JudgmentFilter(django_filters.FilterSet):
     annotator = django_filters.NumberFilter(field_name="annotator_id")
     choice = django_filters.ChoiceFilter(choices=Choice.choices)
     source = django_filters.ChoiceFilter(choices=JudgmentSource.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Judgment

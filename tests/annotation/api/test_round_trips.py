@@ -219,3 +219,21 @@ def test_lists_use_a_fixed_number_of_queries(client_for, world, django_assert_ma
         assert response.status_code == 200
         assert len(response.json()["results"]) >= 1
     assert len(client.get(f"{API}/judgments/", {"page_size": 50}).json()["results"]) == 30
+
+
+def test_datetime_filters_take_any_iso_offset_and_refuse_garbage(client_for, world):
+    """PostgreSQL refuses offsets beyond +-15:59 though ISO allows them; filters normalise to UTC first."""
+    client = client_for(world.annotator)
+    for path in ("tasks", "judgments"):
+        ok = client.get(
+            f"{API}/{path}/", {"project": world.project.pk, "created_after": "2000-01-01T00:00:00-18:15"}
+        )
+        assert ok.status_code == 200, ok.content
+        future = client.get(f"{API}/{path}/", {"created_after": "2632-09-15T08:58:58+16:18"})
+        assert future.status_code == 200 and future.json()["results"] == []
+        bad = client.get(f"{API}/{path}/", {"created_after": "yesterday"})
+        assert bad.status_code == 400 and "created_after" in bad.content.decode()
+    tasks = client.get(
+        f"{API}/tasks/", {"project": world.project.pk, "created_after": "2000-01-01T00:00:00-18:15"}
+    )
+    assert len(tasks.json()["results"]) == 3

@@ -117,6 +117,11 @@ def test_sft_then_ppo_then_battle(project_with_rm, tiny_causal_lm_dir, tmp_path,
         (settings.ARTIFACT_DIR / "policies" / f"run-{ppo.pk}" / "rollouts.jsonl").read_text().splitlines()
     )
     assert len(rollouts) == 3 * 4 and received and received[0][0] == ppo.pk and len(received[0][1]) == 12
+    # rewardsvc listens: the rollouts are in the spot-check queue, tied to the run.
+    from rewardsvc.models import ScoredSample
+
+    queued = ScoredSample.objects.filter(run_id=ppo.pk, source="rollout")
+    assert queued.count() == 12 and all(s.response is not None for s in queued)
 
     battle = ppo.summary["battle"]
     assert set(battle["models"]) == {"base", "sft", "policy"}

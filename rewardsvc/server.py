@@ -587,7 +587,7 @@ async def read_json(request: Request, service: RewardService) -> dict:
             raise ApiError(413, "body_too_large", f"Request body over {limit} bytes.")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise ApiError(400, "parse_error", f"Body is not valid JSON: {exc}.") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "invalid", "Body must be a JSON object.")

@@ -102,7 +102,7 @@ def policy_create_page(request):
             seed=int(request.POST.get("seed") or 42),
             user=request.user,
         )
-    except (ValidationError, ValueError) as exc:
+    except (ValidationError, ValueError, RecursionError) as exc:  # RecursionError: config JSON too deep
         messages.error(request, f"Could not start the run: {exc}")
         return redirect("training:policy_list")
     messages.success(request, f"{run.get_kind_display()} run {run.pk} queued on the training queue.")

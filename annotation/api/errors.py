@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -44,6 +46,17 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     if isinstance(exc, IntegrityError):
         return error_response("conflict", f"Conflicts with existing data: {exc}", status.HTTP_409_CONFLICT)
+    if isinstance(exc, DataError):  # e.g. a NUL character in a JSON field: PostgreSQL cannot store it
+        return error_response(
+            "invalid", f"The database cannot store this value: {exc}", status.HTTP_400_BAD_REQUEST
+        )
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_response(
+            "too_large",
+            f"The request body is over {limit} bytes (PREFLAB_MAX_REQUEST_BYTES).",
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -17,17 +17,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api.errors import error_response
+from annotation.api.parsers import JSONParser
 from annotation.auth import HasRole, HasScope, visible_projects
-from annotation.importing import FORMATS, SHAPES, ImportFileError
+from annotation.importing import FORMATS, SHAPES, ImportFileError, ImportTooLarge
 from annotation.models import PairingStrategy, Role, TokenScope
 from annotation.services.imports import items_import
 
 
-def _too_large(size: int) -> Response:
+def _too_large(reason: str) -> Response:
     limit = settings.PREFLAB_MAX_IMPORT_BYTES
     return error_response(
         "too_large",
-        f"The upload is {size} bytes; the import limit is {limit} bytes (PREFLAB_MAX_IMPORT_BYTES).",
+        f"{reason}; the import limit is {limit} bytes (PREFLAB_MAX_IMPORT_BYTES).",
         status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         {"file": [f"larger than {limit} bytes"]},
     )
@@ -52,7 +53,7 @@ class ProjectImportApi(APIView):
     permission_classes = [permissions.IsAuthenticated, HasScope, HasRole]
     required_scope = TokenScope.TRAIN
     required_roles = (Role.ENGINEER, Role.ADMIN)
-    parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser, JSONParser]
 
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(required=False, help_text="A .jsonl/.jsonl.gz/.json/.csv/.parquet file.")
@@ -99,13 +100,13 @@ class ProjectImportApi(APIView):
         project = get_object_or_404(visible_projects(request.user), pk=project_id)
         length = int(request.META.get("CONTENT_LENGTH") or 0)
         if length > settings.PREFLAB_MAX_IMPORT_BYTES:
-            return _too_large(length)
+            return _too_large(f"The upload is {length} bytes")
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         upload = data.get("file")
         if upload is not None and upload.size > settings.PREFLAB_MAX_IMPORT_BYTES:
-            return _too_large(upload.size)
+            return _too_large(f"The upload is {upload.size} bytes")
         try:
             if upload is not None:
                 source = upload
@@ -126,7 +127,12 @@ class ProjectImportApi(APIView):
                 created_by=request.user,
                 split=data.get("split"),
                 limit=data.get("limit"),
+                # An upload may not expand past the limit either (a gzip bomb); local sources are the
+                # server's own files.
+                max_bytes=settings.PREFLAB_MAX_IMPORT_BYTES if upload is not None else None,
             )
+        except ImportTooLarge as exc:
+            return _too_large(f"The upload is too large: {exc.message}")
         except ImportFileError as exc:
             return error_response(
                 "invalid_import",

@@ -2,7 +2,7 @@
 hh-rlhf transcript splitting and pairing strategies. Everything here is pure (no database); the
 writing lives in ``annotation.services.imports``."""
 
-from annotation.importing.errors import ImportFileError
+from annotation.importing.errors import ImportFileError, ImportTooLarge
 from annotation.importing.pairing import pairs_for_strategy
 from annotation.importing.readers import FORMATS, detect_format, read_records
 from annotation.importing.shapes import SHAPES, ImportRecord, detect_shape, normalize_record
@@ -12,6 +12,7 @@ __all__ = [
     "SHAPES",
     "ImportFileError",
     "ImportRecord",
+    "ImportTooLarge",
     "detect_format",
     "detect_shape",
     "normalize_record",

@@ -1,4 +1,4 @@
-"""The one error an import raises for a bad file: where (line or row), which field, and why."""
+"""The errors an import raises for a bad file: where (line or row), which field, and why."""
 
 from __future__ import annotations
 
@@ -18,3 +18,8 @@ class ImportFileError(ValueError):
         where = f"{self.location}: " if self.location else ""
         what = f"{self.field}: " if self.field else ""
         return f"{where}{what}{self.reason}"
+
+
+class ImportTooLarge(ImportFileError):
+    """The input expands past the size limit it was read under (a compressed file's content, or the
+    uncompressed size a Parquet file declares): refused before it is all read into memory."""

@@ -4,6 +4,11 @@ Parquet or a Hugging Face dataset).
 
 A source is a filesystem path, a binary file object with a ``name`` (an upload), a Hugging Face dataset
 name or saved-dataset directory, or an in-memory list of dicts (``format="records"``).
+
+Reading is safe on hostile input: every malformed file raises ``ImportFileError`` (never another
+exception), JSON nested past the recursion limit or holding an over-long integer included, and with
+``max_bytes`` a gzip or Parquet file that expands past the limit raises ``ImportTooLarge`` before it is
+all in memory.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ import gzip
 import io
 import json
 import os
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from annotation.importing.errors import ImportFileError
+from annotation.importing.errors import ImportFileError, ImportTooLarge
 
 FORMATS = ("jsonl", "json", "csv", "parquet", "hf", "records")
 _EXTENSIONS = {
@@ -66,20 +72,23 @@ def detect_format(source: Source, override: str | None = None) -> str:
     )
 
 
-def read_records(source: Source, fmt: str, *, split: str | None = None) -> Iterator[tuple[str, dict]]:
-    """Yield ``(location, record)`` for every record of ``source`` read as ``fmt``."""
+def read_records(
+    source: Source, fmt: str, *, split: str | None = None, max_bytes: int | None = None
+) -> Iterator[tuple[str, dict]]:
+    """Yield ``(location, record)`` for every record of ``source`` read as ``fmt``. ``max_bytes`` caps what
+    a gzip file may decompress to and a Parquet file may expand to (None: no cap)."""
     if fmt == "records":
         yield from ((f"record {i}", rec) for i, rec in enumerate(source, start=1))  # type: ignore[arg-type]
     elif fmt == "hf":
         yield from _read_hf(source, split=split)
     elif fmt == "parquet":
-        yield from _read_parquet(source)
+        yield from _read_parquet(source, max_bytes)
     else:
         readers = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv}
         if fmt not in readers:
             raise ImportFileError(f"unknown format {fmt!r}", field="format")
         last = ""
-        with _open_binary(source) as raw:
+        with _open_binary(source, max_bytes) as raw:
             try:
                 for last, record in readers[fmt](raw):
                     yield last, record
@@ -90,8 +99,9 @@ def read_records(source: Source, fmt: str, *, split: str | None = None) -> Itera
                 ) from exc
 
 
-def _open_binary(source: Source) -> IO[bytes]:
-    """A buffered binary stream of the source, transparently gunzipped (by magic bytes, not by name)."""
+def _open_binary(source: Source, max_bytes: int | None = None) -> IO[bytes]:
+    """A buffered binary stream of the source, transparently gunzipped (by magic bytes, not by name) and
+    then cut off at ``max_bytes`` of decompressed data."""
     if isinstance(source, str | os.PathLike):
         try:
             raw: IO[bytes] = open(source, "rb")  # noqa: SIM115 - closed by the caller's with-block
@@ -102,8 +112,32 @@ def _open_binary(source: Source) -> IO[bytes]:
             source.seek(0)
         raw = io.BufferedReader(_BorrowedRaw(source))  # an upload: read it, leave closing to its owner
     if raw.peek(2)[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        unzipped = gzip.GzipFile(fileobj=raw, mode="rb")
+        if max_bytes is None:
+            return unzipped  # type: ignore[return-value]
+        return io.BufferedReader(_CappedRaw(unzipped, max_bytes))
     return raw
+
+
+class _CappedRaw(io.RawIOBase):
+    """Reads a decompressing stream and refuses past ``limit`` bytes: a gzip bomb stops at the limit."""
+
+    def __init__(self, inner: IO[bytes], limit: int) -> None:
+        self._inner, self._limit, self._total = inner, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self._inner.readinto(b)  # type: ignore[attr-defined]
+        self._total += n
+        if self._total > self._limit:
+            raise ImportTooLarge(f"the compressed file expands to more than {self._limit} bytes")
+        return n
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
 
 
 class _BorrowedRaw(io.RawIOBase):
@@ -148,7 +182,17 @@ def _read_jsonl(raw: IO[bytes]) -> Iterator[tuple[str, dict]]:
             raise ImportFileError(
                 f"invalid JSON ({exc.msg} at column {exc.colno})", location=location
             ) from exc
+        except (ValueError, RecursionError) as exc:
+            raise ImportFileError(f"invalid JSON ({_json_reason(exc)})", location=location) from exc
         yield location, _as_object(value, location)
+
+
+def _json_reason(exc: ValueError | RecursionError) -> str:
+    """Why syntactically valid JSON was refused: nested past the recursion limit, or an integer with more
+    digits than Python converts (``sys.get_int_max_str_digits``)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).split(";")[0]
 
 
 def _read_json(raw: IO[bytes]) -> Iterator[tuple[str, dict]]:
@@ -162,14 +206,15 @@ def _read_json(raw: IO[bytes]) -> Iterator[tuple[str, dict]]:
         items = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ImportFileError(f"invalid JSON ({exc.msg})", location=f"line {exc.lineno}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise ImportFileError(f"invalid JSON ({_json_reason(exc)})") from exc
     for number, item in enumerate(items, start=1):
         location = f"item {number}"
         yield location, _as_object(item, location)
 
 
 def _read_csv(raw: IO[bytes]) -> Iterator[tuple[str, dict]]:
-    text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-    reader = csv.DictReader(_utf8_lines(text))
+    reader = csv.DictReader(_utf8_lines(raw))
     try:
         fields = reader.fieldnames
     except csv.Error as exc:
@@ -193,20 +238,22 @@ def _read_csv(raw: IO[bytes]) -> Iterator[tuple[str, dict]]:
         yield location, row  # a short row leaves its missing cells None: "missing required field"
 
 
-def _utf8_lines(text: io.TextIOWrapper) -> Iterator[str]:
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
+
+
+def _utf8_lines(raw: IO[bytes]) -> Iterator[str]:
+    """The text lines csv reads (as with ``newline=""``: ``\\r\\n``, ``\\n`` or a lone ``\\r`` ends a line,
+    endings kept), each decoded on its own so a bad byte is reported on its own line (a text wrapper
+    decodes ahead in 8 KB chunks and would blame an earlier line)."""
     number = 0
-    while True:
-        number += 1
-        try:
-            line = text.readline()
-        except UnicodeDecodeError as exc:
-            raise ImportFileError(f"not valid UTF-8 ({exc.reason})", location=f"line {number}") from exc
-        if not line:
-            return
-        yield line
+    for chunk in raw:
+        for line in _LONE_CR.split(chunk):
+            if line:
+                number += 1
+                yield _decode(line, f"line {number}")
 
 
-def _read_parquet(source: Source) -> Iterator[tuple[str, dict]]:
+def _read_parquet(source: Source, max_bytes: int | None = None) -> Iterator[tuple[str, dict]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -216,8 +263,19 @@ def _read_parquet(source: Source) -> Iterator[tuple[str, dict]]:
         parquet = pq.ParquetFile(source)
     except (pa.ArrowException, OSError) as exc:
         raise ImportFileError(f"not a readable Parquet file ({exc})", field="source") from exc
-    number = 0
+    meta = parquet.metadata
+    declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if max_bytes is not None and declared > max_bytes:
+        raise ImportTooLarge(
+            f"the Parquet file holds {declared} bytes uncompressed; the limit is {max_bytes}"
+        )
+    number = expanded = 0
     for batch in parquet.iter_batches(batch_size=4096):
+        expanded += batch.nbytes  # decoded size: dictionary-encoded repeats count in full here
+        if max_bytes is not None and expanded > max_bytes:
+            raise ImportTooLarge(
+                f"the Parquet data expands to more than {max_bytes} bytes", location=f"row {number + 1}"
+            )
         for record in batch.to_pylist():
             number += 1
             yield f"row {number}", record

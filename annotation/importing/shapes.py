@@ -12,6 +12,8 @@ Accepted shapes (detected from the first record's keys unless named):
 
 A prompt is a non-empty string or a list of ``{"role", "content"}`` chat messages (in CSV: that list as
 JSON text). Optional on every shape: ``id`` (kept as the prompt's external id) and ``metadata`` (an object).
+No stored value may hold a NUL character (PostgreSQL cannot store one in text or JSON) or nest deeper than
+``MAX_NESTING`` levels.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from annotation.importing.errors import ImportFileError
 from annotation.importing.hh_rlhf import split_transcripts
 
 SHAPES = ("responses", "pairs", "hh_rlhf")
+MAX_NESTING = 100  # levels of lists/objects in metadata or generation parameters
 ROLES = ("system", "user", "assistant", "tool")
 _ROLE_LABELS = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}
 
@@ -73,13 +76,47 @@ def render_messages(messages: list[dict]) -> str:
 
 def normalize_record(record: dict, shape: str, location: str) -> ImportRecord:
     """Validate one record of ``shape``; raise ImportFileError naming the field and the reason."""
-    if shape == "responses":
-        return _normalize_responses(record, location)
-    if shape == "pairs":
-        return _normalize_pairs(record, location)
-    if shape == "hh_rlhf":
-        return _normalize_hh(record, location)
-    raise ImportFileError(f"unknown shape {shape!r}; use one of {', '.join(SHAPES)}", field="shape")
+    normalizers = {"responses": _normalize_responses, "pairs": _normalize_pairs, "hh_rlhf": _normalize_hh}
+    if shape not in normalizers:
+        raise ImportFileError(f"unknown shape {shape!r}; use one of {', '.join(SHAPES)}", field="shape")
+    try:
+        normalized = normalizers[shape](record, location)
+    except RecursionError as exc:  # a CSV cell of JSON text nested past the recursion limit
+        raise ImportFileError("JSON nested too deeply", location=location) from exc
+    return _storable(normalized)
+
+
+def _storable(record: ImportRecord) -> ImportRecord:
+    """Refuse what the database cannot store (NUL characters) or should not (absurdly deep nesting)."""
+    names = ("chosen", "rejected") if record.preferred else None
+    values: list[tuple[str, Any]] = [
+        ("prompt", record.prompt_text),
+        ("prompt", record.prompt_messages),
+        ("id", record.external_id),
+        ("metadata", record.metadata),
+    ]
+    for i, response in enumerate(record.responses):
+        key = names[i] if names else f"responses[{i}]"
+        values += [(key, response.text), (key, response.model_name), (key, response.generation_params)]
+    for key, value in values:
+        stack = [(value, 0)]
+        while stack:  # iterative: a recursive walk would itself overflow on deep input
+            item, depth = stack.pop()
+            if isinstance(item, str):
+                if "\x00" in item:
+                    raise ImportFileError(
+                        "contains a NUL character (\\u0000), which cannot be stored",
+                        location=record.location,
+                        field=key,
+                    )
+            elif isinstance(item, dict | list):
+                if depth >= MAX_NESTING:
+                    raise ImportFileError(
+                        f"nested deeper than {MAX_NESTING} levels", location=record.location, field=key
+                    )
+                children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+                stack.extend((child, depth + 1) for child in children)
+    return record
 
 
 def _require(record: dict, key: str, location: str) -> Any:
@@ -97,7 +134,7 @@ def _maybe_json(value: Any, want: type) -> Any:
     if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
         try:
             decoded = json.loads(value)
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON (or an integer too long to convert): the cell is plain text
             return value
         if isinstance(decoded, want):
             return decoded

@@ -119,9 +119,11 @@ def items_import(
     split: str | None = None,
     limit: int | None = None,
     progress: Progress | None = None,
+    max_bytes: int | None = None,
 ) -> ImportReport:
     """Import a JSONL/JSON/CSV/Parquet file, a Hugging Face dataset (name or ``save_to_disk`` directory) or
-    a list of dicts into ``project``. Raises ImportFileError for bad input (nothing written)."""
+    a list of dicts into ``project``. Raises ImportFileError for bad input (nothing written), and its
+    subclass ImportTooLarge when a gzip or Parquet file expands past ``max_bytes`` (None: no cap)."""
     started = time.perf_counter()
     fmt = detect_format(source, format)
     strategy = pairing or project.pairing_strategy
@@ -136,7 +138,8 @@ def items_import(
     if shape is not None and shape not in SHAPES:
         raise ImportFileError(f"unknown shape {shape!r}; use one of {', '.join(SHAPES)}", field="shape")
 
-    records, shape = _read_validated(read_records(source, fmt, split=split), shape, limit, progress)
+    rows = read_records(source, fmt, split=split, max_bytes=max_bytes)
+    records, shape = _read_validated(rows, shape, limit, progress)
     report = ImportReport(source=source_name(source)[:500], format=fmt, shape=shape, pairing=strategy)
     report.records = len(records)
     with transaction.atomic():

@@ -18,7 +18,7 @@ from tests.training.runs.snapshot_files import synthetic_pairs, write_snapshot
 from training.jobs import run_reap_stale
 from training.models import JobStatus, ModelEvaluation, Promotion, RewardModel, RunMetric, TrainingRun
 from training.services.registry import PromotionGate, reward_model_promote
-from training.services.runs import reward_run_create, run_cancel
+from training.services.runs import reward_run_create, run_cancel, run_retry
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis, pytest.mark.postgres]
 REPO = Path(__file__).resolve().parents[2]
@@ -195,3 +195,13 @@ def test_killed_worker_is_detected_by_the_reaper(start_worker, snapshot, tiny_re
     dead = _run(run.pk)
     assert dead.status == JobStatus.FAILED
     assert "no heartbeat" in dead.status_reason and dead.worker in dead.status_reason
+    # ...and it can be retried: a new run with the same spec, picked up by a fresh worker.
+    retry = run_retry(run=dead)
+    assert retry.retry_of_id == dead.pk and retry.config == dead.config and retry.status == JobStatus.QUEUED
+    start_worker()
+    wait_for(lambda: _run(retry.pk).step >= 2, 180, "the retried run to make progress", tmp_path)
+    run_cancel(run=retry)
+    done = wait_for(
+        lambda: (r := _run(retry.pk)).status in (JobStatus.CANCELLED, JobStatus.FAILED) and r, 60, "cancel"
+    )
+    assert done.status == JobStatus.CANCELLED

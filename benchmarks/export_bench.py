@@ -121,14 +121,16 @@ def bench_spec(project_id: int, extra: dict):
     return SnapshotSpec.from_dict({"projects": [project_id], **extra})
 
 
-def run_copy(spec, out: Path) -> tuple[float, int]:
-    """COPY the export's own SELECT (same columns, filters and order) to a file; returns (seconds, bytes)."""
+def run_copy(spec, out: Path, formats: str) -> tuple[float, int]:
+    """COPY the export's own SELECT (same columns, filters and order) to a file; returns (seconds, bytes).
+
+    ``created_at`` is selected only when the export selects it (the per-vote format), as the export does."""
     from django.db import connection
     from psycopg import ClientCursor
 
     from training.selectors.snapshots import snapshot_vote_queryset
 
-    qs = snapshot_vote_queryset(spec)
+    qs = snapshot_vote_queryset(spec, with_created_at="votes" in formats.split(","))
     sql, params = qs.query.sql_with_params()
     connection.ensure_connection()
     with ClientCursor(connection.connection) as client:
@@ -183,7 +185,7 @@ def main() -> None:
     total = Judgment.objects.filter(task__project_id=project_id).count()
     spec = bench_spec(project_id, json.loads(args.spec_json))
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        copy_seconds, copy_bytes = run_copy(spec, Path(tmp) / "copy.tsv")
+        copy_seconds, copy_bytes = run_copy(spec, Path(tmp) / "copy.tsv", args.formats)
         (Path(tmp) / "copy.tsv").unlink()
         cmd = [sys.executable, __file__, "--child-export", "--database-url", args.database_url]
         cmd += [

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
+from django.test import Client
 from rest_framework.test import APIClient
 
 from annotation.models import (
@@ -158,6 +160,54 @@ def test_json_body_over_the_request_limit_is_a_json_413(importer, settings):
     assert response.json()["error"]["code"] == "too_large"
     assert "PREFLAB_MAX_REQUEST_BYTES" in response.json()["error"]["message"]
     assert _counts() == before
+
+
+class RecordingUploadHandler(FileUploadHandler):
+    """Django's upload-handler hook, recording every file chunk the server receives (and dropping it)."""
+
+    chunks: list[int] = []
+
+    def receive_data_chunk(self, raw_data, start):
+        RecordingUploadHandler.chunks.append(len(raw_data))
+
+    def file_complete(self, file_size):
+        return None
+
+
+@pytest.fixture
+def recorded_uploads(settings):
+    settings.FILE_UPLOAD_HANDLERS = ["tests.security.test_uploads.RecordingUploadHandler"]
+    RecordingUploadHandler.chunks = []
+    return RecordingUploadHandler.chunks
+
+
+def test_oversized_body_is_413_before_anything_reads_it(importer, settings, recorded_uploads):
+    """Django caps form fields but not files, and the CSRF check reads the form: without a cap on the
+    declared body, an anonymous POST with a CSRF cookie could make the server spool a file of any size."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    anonymous = Client(enforce_csrf_checks=True)
+    anonymous.get("/accounts/login/")  # the CSRF cookie, as a browser would have it
+    small = anonymous.post("/accounts/login/", {"username": "x", "file": _file(b"x" * 5_000, "a.bin")})
+    assert small.status_code == 403 and recorded_uploads, (
+        "the control: a small body is read by the CSRF check"
+    )
+    recorded_uploads.clear()
+    big = anonymous.post("/accounts/login/", {"username": "x", "file": _file(b"x" * 20_000, "a.bin")})
+    assert big.status_code == 413
+    assert (
+        big.json()["error"]["code"] == "too_large"
+        and "PREFLAB_MAX_REQUEST_BYTES" in big.json()["error"]["message"]
+    )
+    assert recorded_uploads == []
+    # Logged in, on an API route that takes no files: the same.
+    session = Client()
+    session.force_login(importer.user)
+    response = session.post("/api/v1/judgments/", {"file": _file(b"x" * 20_000, "a.bin")})
+    assert response.status_code == 413 and recorded_uploads == []
+    # The upload route takes bodies up to PREFLAB_MAX_IMPORT_BYTES.
+    settings.FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+    response = importer.upload(GOOD_LINE * 200, "items.jsonl")
+    assert response.status_code == 201, response.content
 
 
 # --- malformed content: a 400 naming where, which field and why; nothing written ---------------------------

@@ -89,26 +89,22 @@ def normalize_record(record: dict, shape: str, location: str) -> ImportRecord:
 def _storable(record: ImportRecord) -> ImportRecord:
     """Refuse what the database cannot store (NUL characters) or should not (absurdly deep nesting)."""
     names = ("chosen", "rejected") if record.preferred else None
-    values: list[tuple[str, Any]] = [
-        ("prompt", record.prompt_text),
-        ("prompt", record.prompt_messages),
-        ("id", record.external_id),
-        ("metadata", record.metadata),
-    ]
+    texts = [("prompt", record.prompt_text), ("id", record.external_id)]
+    nested = [("prompt", record.prompt_messages), ("metadata", record.metadata)]
     for i, response in enumerate(record.responses):
         key = names[i] if names else f"responses[{i}]"
-        values += [(key, response.text), (key, response.model_name), (key, response.generation_params)]
-    for key, value in values:
-        stack = [(value, 0)]
+        texts += [(key, response.text), (key, response.model_name)]
+        nested.append((key, response.generation_params))
+    for key, text in texts:
+        if "\x00" in text:
+            raise _nul(record, key)
+    for key, value in nested:
+        stack = [(value, 0)] if value else []
         while stack:  # iterative: a recursive walk would itself overflow on deep input
             item, depth = stack.pop()
             if isinstance(item, str):
                 if "\x00" in item:
-                    raise ImportFileError(
-                        "contains a NUL character (\\u0000), which cannot be stored",
-                        location=record.location,
-                        field=key,
-                    )
+                    raise _nul(record, key)
             elif isinstance(item, dict | list):
                 if depth >= MAX_NESTING:
                     raise ImportFileError(
@@ -117,6 +113,12 @@ def _storable(record: ImportRecord) -> ImportRecord:
                 children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
                 stack.extend((child, depth + 1) for child in children)
     return record
+
+
+def _nul(record: ImportRecord, key: str) -> ImportFileError:
+    return ImportFileError(
+        "contains a NUL character (\\u0000), which cannot be stored", location=record.location, field=key
+    )
 
 
 def _require(record: dict, key: str, location: str) -> Any:

@@ -2,17 +2,22 @@
 
 ``training.run.execute`` is routed to the ``training`` queue by ``CELERY_TASK_ROUTES``; the reaper is named
 ``training.runs.reap`` so it stays on the default queue (a busy training worker must not delay it). Workers
-reap once when they start, and the app schedules the reaper every minute for ``celery beat``.
+reap once when they start, and the app schedules the reaper every minute for ``celery beat``. Beat also runs
+the automatic retraining trigger (``training.runs.retrain``) every ``PREFLAB_RETRAIN_CHECK_EVERY_S`` seconds.
 """
 
 from __future__ import annotations
+
+import os
 
 from celery import shared_task
 from celery.signals import worker_ready
 
 from training import jobs, reward_training  # noqa: F401  (registers the "reward" executor)
+from training.services.runs import retrain_due
 
 REAP_EVERY_S = 60.0
+RETRAIN_CHECK_EVERY_S = float(os.environ.get("PREFLAB_RETRAIN_CHECK_EVERY_S", "300"))
 
 
 @shared_task(name="training.run.execute", acks_late=True)
@@ -25,16 +30,25 @@ def run_reap_task(max_silence_s: int = 120) -> int:
     return jobs.run_reap_stale(max_silence_s=max_silence_s)
 
 
+@shared_task(name="training.runs.retrain")
+def run_retrain_task(threshold: int | None = None) -> list[int]:
+    """Queue a retrain for each project with enough new judgments; returns the new runs' ids."""
+    return [run.pk for run in retrain_due(threshold=threshold)]
+
+
 @worker_ready.connect
 def _reap_on_worker_start(**_kwargs) -> None:
     jobs.run_reap_stale()
 
 
-try:  # the Celery app is a stage before us (config): add the reaper to the beat schedule
+try:  # the Celery app is a stage before us (config): add our tasks to the beat schedule
     from config.celery import app as _app
 
     _app.conf.beat_schedule.setdefault(
         "training.runs.reap", {"task": "training.runs.reap", "schedule": REAP_EVERY_S}
+    )
+    _app.conf.beat_schedule.setdefault(
+        "training.runs.retrain", {"task": "training.runs.retrain", "schedule": RETRAIN_CHECK_EVERY_S}
     )
 except ImportError:  # pragma: no cover - used outside the Django project
     pass

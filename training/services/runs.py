@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from django.db import transaction
 from training import jobs
 from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun
 from training.reward_training import RewardRunConfig
+
+logger = logging.getLogger(__name__)
 
 #: New judgments since the last snapshot that trigger an automatic retrain (env override).
 RETRAIN_AFTER_JUDGMENTS = int(os.environ.get("PREFLAB_RETRAIN_AFTER_JUDGMENTS", "500"))
@@ -125,3 +128,31 @@ def retrain_check(
         user=user,
         retry_of=template,
     )
+
+
+def retrain_due(*, threshold: int | None = None) -> list[TrainingRun]:
+    """The automatic retraining trigger, run periodically by ``celery beat``: for every project that has a
+    reward run to copy and none queued or running, ``retrain_check`` it. Returns the runs it queued.
+
+    A ``threshold`` (default ``PREFLAB_RETRAIN_AFTER_JUDGMENTS``) of 0 or less turns it off. Running it
+    again without new judgments queues nothing: each retrain builds a snapshot, which resets the count,
+    and a project whose retrain run has not finished yet is skipped so runs cannot pile up."""
+    threshold = RETRAIN_AFTER_JUDGMENTS if threshold is None else threshold
+    if threshold <= 0:
+        return []
+    trained = TrainingRun.objects.filter(kind=RunKind.REWARD, project__isnull=False)
+    busy = trained.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).values("project_id")
+    project_ids = trained.exclude(project_id__in=busy).values_list("project_id", flat=True).distinct()
+    from annotation.models import Project
+
+    queued = []
+    for project in Project.objects.filter(pk__in=list(project_ids)).order_by("pk"):
+        try:
+            run = retrain_check(project=project, threshold=threshold)
+        except ValidationError as exc:  # one broken project must not stop the others
+            logger.warning("automatic retrain of project %s failed: %s", project.pk, exc)
+            continue
+        if run is not None:
+            logger.info("automatic retrain of project %s queued run %s", project.pk, run.pk)
+            queued.append(run)
+    return queued

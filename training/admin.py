@@ -7,8 +7,18 @@ from training import models as m
 
 @admin.register(m.DatasetSnapshot)
 class DatasetSnapshotAdmin(admin.ModelAdmin):
+    """View-only: a snapshot never changes after it is made, and one made here would never be built (create
+    them with the API or ``manage.py export_dataset``). Delete stays available; runs,
+    reward models and evaluations made from a snapshot protect it (``on_delete=PROTECT``)."""
+
     list_display = ("id", "name", "version", "status", "content_hash", "created_at")
     list_filter = ("status",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(m.TrainingRun)

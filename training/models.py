@@ -25,6 +25,10 @@ class JobStatus(models.TextChoices):
 FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
+class ImmutableSnapshotError(ValueError):
+    """Raised on an attempt to change a succeeded (published) dataset snapshot."""
+
+
 class DatasetSnapshot(models.Model):
     """An immutable, versioned Bradley-Terry dataset made from judgments by a filter spec.
 
@@ -55,8 +59,49 @@ class DatasetSnapshot(models.Model):
         ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["name", "version"], name="snapshot_name_version")]
 
+    # What a succeeded snapshot is: its identity, spec, result and files. None of it may change afterwards.
+    FROZEN_FIELDS = (
+        "name",
+        "version",
+        "spec",
+        "status",
+        "counts",
+        "class_balance",
+        "content_hash",
+        "judgment_ids_hash",
+        "code_version",
+        "artifact_dir",
+        "completed_at",
+    )
+
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+    def save(self, *args, **kwargs) -> None:
+        """Save, refusing to change ``FROZEN_FIELDS`` of a snapshot whose stored status is succeeded.
+
+        The check reads the stored row, so the save that moves a snapshot to succeeded (with its counts,
+        hashes and folder) is allowed; every later change raises ``ImmutableSnapshotError``. (The build
+        service writes its final state with one ``QuerySet.update``, which does not pass through here.)
+        """
+        if self.pk is not None and not self._state.adding:
+            self._refuse_frozen_changes(kwargs.get("update_fields"))
+        super().save(*args, **kwargs)
+
+    def _refuse_frozen_changes(self, update_fields) -> None:
+        fields = [f for f in self.FROZEN_FIELDS if update_fields is None or f in update_fields]
+        if not fields:
+            return
+        stored = DatasetSnapshot.objects.filter(pk=self.pk).values("status", *fields).first()
+        if stored is None or stored["status"] != JobStatus.SUCCEEDED:
+            return
+        changed = [f for f in fields if getattr(self, f) != stored[f]]
+        if changed:
+            raise ImmutableSnapshotError(
+                f"Dataset snapshot {self.pk} ({self.name} v{stored.get('version', self.version)}) has "
+                f"succeeded and is immutable: cannot change {', '.join(changed)}. "
+                "Make a new snapshot (a new version) instead."
+            )
 
 
 class RunKind(models.TextChoices):

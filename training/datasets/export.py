@@ -22,7 +22,12 @@ from training.datasets.pairs import (
 )
 from training.datasets.spec import SPLIT_NAMES, SnapshotSpec
 from training.datasets.writers import FORMATS, SnapshotWriter
-from training.selectors.snapshots import annotator_pseudonym, snapshot_prompt_ids, snapshot_vote_rows
+from training.selectors.snapshots import (
+    annotator_pseudonym,
+    snapshot_prompt_ids,
+    snapshot_reliability_weights,
+    snapshot_vote_rows,
+)
 
 PROGRESS_EVERY = 5000
 
@@ -33,6 +38,8 @@ class ExportResult:
     class_balance: dict[str, Any] = field(default_factory=dict)
     content_hash: str = ""
     judgment_ids_hash: str = ""
+    reliability: dict[tuple[int, int], float] = field(default_factory=dict)
+    """The reliability weights the export used {(project_id, annotator_id): weight} ({} when none)."""
 
 
 class EmptyExport(ValueError):
@@ -49,7 +56,9 @@ def export_snapshot_files(
 ) -> ExportResult:
     """Write the spec's dataset into ``out_dir`` (which must exist) and return counts and hashes.
 
-    ``progress(n)`` is called with the number of judgments read since the last call. Raises
+    ``weights`` maps (project_id, annotator_id) -> reliability; None computes them from the same database
+    snapshot as the votes when the spec needs them (``snapshot_reliability_weights``). ``progress(n)`` is
+    called with the number of judgments read since the last call. Raises
     ``EmptyExport`` when no row would be written; the caller cleans up ``out_dir``.
     """
     with _consistent_read():
@@ -70,11 +79,13 @@ def _consistent_read() -> Iterator[None]:
 
 
 def _export(spec: SnapshotSpec, out_dir: Path, *, formats, weights, progress) -> ExportResult:
+    if weights is None:
+        weights = snapshot_reliability_weights(spec)
     splitter = PromptSplitter(snapshot_prompt_ids(spec), spec.split, spec.seed)
     writer = SnapshotWriter(
         out_dir, formats=formats, has_margin=spec.has_margin, spec_json=spec.canonical_json()
     )
-    state = _ExportState(spec=spec, writer=writer, splitter=splitter, weights=weights or {})
+    state = _ExportState(spec=spec, writer=writer, splitter=splitter, weights=dict(weights))
     try:
         read = 0
         for row in snapshot_vote_rows(spec, with_created_at="votes" in formats):
@@ -192,6 +203,11 @@ class _ExportState:
                 return
             self.votes.append(Vote((jid,), task_id, project_id, None, lo, hi, label, adj_strength, True))
             return
+        if self.spec.min_reliability is not None:
+            reliability = self.weights.get((project_id, annotator_id))
+            if reliability is not None and reliability < self.spec.min_reliability:
+                self.counters["votes_dropped_low_reliability"] += 1
+                return
         _, _, label = orient(choice, cand_a, cand_b)
         self.votes.append(Vote((jid,), task_id, project_id, annotator_id, lo, hi, label, strength))
 
@@ -235,6 +251,8 @@ class _ExportState:
         self.key = None
 
     def result(self, splitter: PromptSplitter) -> ExportResult:
+        if self.spec.min_reliability is not None:
+            self.counters.setdefault("votes_dropped_low_reliability", 0)  # reported even when nothing dropped
         counts: dict[str, Any] = dict(sorted(self.counters.items()))
         counts["rows"] = {split: self.rows.get(split, 0) for split in SPLIT_NAMES}
         counts["rows_total"] = self.rows_total
@@ -248,4 +266,5 @@ class _ExportState:
             class_balance=balance,
             content_hash=self.writer.content_hash(),
             judgment_ids_hash=self.writer.judgment_ids_hash(),
+            reliability=dict(self.weights),
         )

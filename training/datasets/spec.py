@@ -19,6 +19,8 @@ SPLIT_NAMES = ("train", "validation", "test")
 # Judgment strength (1 slightly, 2 clearly, 3 much better) -> Bradley-Terry margin. A vote with no strength
 # gets ``default_margin``. The loss TRL uses is -log sigmoid(r_chosen - r_rejected - margin).
 DEFAULT_MARGIN_BY_STRENGTH = {"1": 0.5, "2": 1.0, "3": 2.0}
+# Optional fields left out of ``canonical_json`` while None (see there).
+_OMITTED_WHEN_UNSET = ("min_reliability",)
 
 
 @dataclass
@@ -53,6 +55,11 @@ class SnapshotSpec:
     """Several votes on one pair: ``majority`` (one row, the most-voted label), ``reliability_weighted``
     (one row, votes weighted by annotator reliability; unknown reliability weighs 1) or ``per_vote``
     (one row per vote)."""
+    min_reliability: float | None = None
+    """Drop the votes of annotators whose Dawid-Skene reliability in that project (the probability they give
+    a task's true answer, estimated over all the project's votes) is below this, whatever ``combine`` is.
+    Annotators with no estimate and adjudications are kept. None: drop nobody. Counted as
+    ``votes_dropped_low_reliability``."""
     margin: str = "off"
     """``off``: no margin (TRL's plain loss); ``strength``: margin from ``margin_by_strength``."""
     margin_by_strength: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MARGIN_BY_STRENGTH))
@@ -80,7 +87,13 @@ class SnapshotSpec:
         return dataclasses.asdict(self)
 
     def canonical_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """The spec as sorted, compact JSON (what the content hash covers). Options added later are left out
+        while unset, so a spec that does not use them hashes as it did before they existed."""
+        data = self.to_dict()
+        for name in _OMITTED_WHEN_UNSET:
+            if data.get(name) is None:
+                data.pop(name, None)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def validate(self) -> None:
         """Normalise types and raise ``ValidationError`` {field: [reason]} for impossible values."""
@@ -109,6 +122,15 @@ class SnapshotSpec:
                 bad("min_agreement", "Must be between 0 and 1.")
         except (TypeError, ValueError):
             bad("min_agreement", "Must be a number.")
+        if self.min_reliability is not None:
+            try:
+                if isinstance(self.min_reliability, bool):
+                    raise TypeError
+                self.min_reliability = float(self.min_reliability)
+                if not 0.0 <= self.min_reliability <= 1.0:
+                    bad("min_reliability", "Must be between 0 and 1 (or null for no reliability filter).")
+            except (TypeError, ValueError):
+                bad("min_reliability", "Must be a number between 0 and 1, or null.")
         for name, allowed in (
             ("ties", TIE_MODES),
             ("both_bad", TIE_MODES),

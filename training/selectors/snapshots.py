@@ -15,7 +15,8 @@ from django.db.models import Exists, F, OuterRef, QuerySet
 from django.db.models.functions import Greatest, Least
 
 from annotation.auth import visible_projects
-from annotation.models import AnnotatorFlag, FlagStatus, Judgment, TaskKind
+from annotation.models import AnnotatorFlag, FlagStatus, Judgment, Project, TaskKind
+from annotation.selectors.quality import annotator_reliability
 from training.datasets.spec import SPLIT_NAMES, SnapshotSpec
 from training.models import DatasetSnapshot, JobStatus
 
@@ -46,6 +47,8 @@ VOTE_COLUMNS = (
 # JSON columns come back as text from a raw cursor and are decoded here.
 _JSON_POSITIONS = (VOTE_COLUMNS.index("ranking__order"), VOTE_COLUMNS.index("task__prompt__messages"))
 SNAPSHOTS_SUBDIR = "snapshots"
+# Reliability weights are rounded to this many decimals (stable across runs and numpy versions).
+RELIABILITY_DECIMALS = 4
 
 
 def snapshot_judgments(spec: SnapshotSpec) -> QuerySet[Judgment]:
@@ -115,12 +118,28 @@ def snapshot_prompt_ids(spec: SnapshotSpec) -> Iterator[int]:
 
 
 def annotator_reliability_weights(*, project_ids: list[int]) -> dict[tuple[int, int], float]:
-    """Hook for per-annotator reliability weights {(project_id, annotator_id): weight}.
+    """Per-annotator reliability {(project_id, annotator_id): weight} for the given projects.
 
-    Dawid-Skene reliabilities are written by the quality workstream; until a stored estimate exists this
-    returns {} and ``reliability_weighted`` combining weighs every vote 1 (i.e. majority).
+    The weight is the annotator's Dawid-Skene reliability in that project (``annotation.selectors.quality.
+    annotator_reliability``: EM over all the project's counted votes, gold tasks clamped), rounded to
+    ``RELIABILITY_DECIMALS`` so last-bit float differences in the EM do not reach the rows or the content
+    hash. The same judgments always give the same weights (the estimate uses all the project's votes, not only
+    those the spec's dates select). Annotators without votes counted by the estimate
+    (imported priors) are absent: ``reliability_weighted`` weighs them 1 and ``min_reliability`` keeps them.
     """
-    return {}
+    weights: dict[tuple[int, int], float] = {}
+    for project in Project.objects.filter(pk__in=project_ids).order_by("pk"):
+        for annotator_id, value in sorted(annotator_reliability(project=project).items()):
+            weights[(project.pk, int(annotator_id))] = round(float(value), RELIABILITY_DECIMALS)
+    return weights
+
+
+def snapshot_reliability_weights(spec: SnapshotSpec) -> dict[tuple[int, int], float]:
+    """The weights a build of ``spec`` needs: the reliability estimate when the spec weights or drops votes by
+    it (``combine="reliability_weighted"`` or ``min_reliability`` set), else {} (nothing is computed)."""
+    if spec.combine != "reliability_weighted" and spec.min_reliability is None:
+        return {}
+    return annotator_reliability_weights(project_ids=spec.projects)
 
 
 def annotator_pseudonym(user_id: int) -> str:

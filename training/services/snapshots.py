@@ -27,7 +27,7 @@ from annotation.models import Project
 from training.datasets.export import EmptyExport, export_snapshot_files
 from training.datasets.spec import SnapshotSpec
 from training.models import DatasetSnapshot, JobStatus
-from training.selectors.snapshots import annotator_reliability_weights, snapshot_judgments, snapshots_root
+from training.selectors.snapshots import annotator_pseudonym, snapshot_judgments, snapshots_root
 
 SNAPSHOT_TASK_NAME = "training.snapshot.build"
 log = logging.getLogger(__name__)
@@ -139,10 +139,9 @@ def snapshot_build(*, snapshot_id: int, progress: Callable[[int], None] | None =
         spec = SnapshotSpec.from_dict(snapshot.spec)
         root.mkdir(parents=True, exist_ok=True)
         tmp_dir.mkdir()
-        weights = (
-            annotator_reliability_weights(project_ids=spec.projects) if spec.combine != "majority" else {}
-        )
-        result = export_snapshot_files(spec, tmp_dir, weights=weights, progress=progress)
+        # Reliability weights (when the spec weights or drops by them) are estimated inside the export, from
+        # the same database snapshot as the votes; the card records the ones used.
+        result = export_snapshot_files(spec, tmp_dir, progress=progress)
         completed_at = timezone.now()
         card = _card(snapshot, spec, result, completed_at)
         (tmp_dir / "card.json").write_text(_json(card), encoding="utf-8")
@@ -175,7 +174,7 @@ def snapshot_build(*, snapshot_id: int, progress: Callable[[int], None] | None =
 
 
 def _card(snapshot: DatasetSnapshot, spec: SnapshotSpec, result, completed_at) -> dict[str, Any]:
-    return {
+    card: dict[str, Any] = {
         "id": snapshot.pk,
         "name": snapshot.name,
         "version": snapshot.version,
@@ -210,6 +209,16 @@ def _card(snapshot: DatasetSnapshot, spec: SnapshotSpec, result, completed_at) -
             "annotator_ids": "votes.jsonl annotator = HMAC-SHA256(SECRET_KEY, user id), 16 hex chars",
         },
     }
+    if result.reliability:
+        reliability: dict[str, dict[str, float]] = {}
+        for (project_id, annotator_id), weight in sorted(result.reliability.items()):
+            reliability.setdefault(str(project_id), {})[annotator_pseudonym(annotator_id)] = weight
+        card["reliability"] = reliability
+        card["notes"]["reliability"] = (
+            "Dawid-Skene reliability per project and pseudonymous annotator (EM over all the project's votes); "
+            "reliability_weighted weighs votes by it, min_reliability drops votes below it"
+        )
+    return card
 
 
 def _json(value: Any) -> str:

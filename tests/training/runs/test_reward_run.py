@@ -51,3 +51,43 @@ def test_tiny_reward_run_trains_evaluates_and_registers(tiny_snapshot, tiny_rewa
 
     loaded = AutoModelForSequenceClassification.from_pretrained(art)
     assert loaded.config.num_labels == 1
+
+
+def test_tiny_lora_run_saves_a_merged_plain_model_that_scores(tiny_snapshot, tiny_reward_model_dir):
+    """use_lora trains adapters only (peft) and merges them before saving: the artifact is an ordinary
+    sequence-classification model, no adapter files, the base weights moved by the merged LoRA delta."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from training.reward_training import score_sequences
+
+    config = {**TINY_CONFIG, "use_lora": True, "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.0}
+    run = reward_run_create(
+        snapshot=tiny_snapshot, base_model=str(tiny_reward_model_dir), config=config, enqueue=False
+    )
+    jobs.run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, (run.status_reason, run.log_tail)
+    assert run.config["use_lora"] is True and run.step == 4
+
+    rm = RewardModel.objects.get(run=run)
+    art = Path(rm.artifact_dir)
+    assert (art / "model.safetensors").exists()
+    assert not (art / "adapter_config.json").exists() and not (art / "adapter_model.safetensors").exists()
+    merged, info = AutoModelForSequenceClassification.from_pretrained(art, output_loading_info=True)
+    assert not any(info.values()), info  # no missing / unexpected / mismatched weights
+    assert type(merged).__name__ == "LlamaForSequenceClassification" and merged.config.num_labels == 1
+    assert not [name for name in merged.state_dict() if "lora_" in name or "base_layer" in name]
+
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_reward_model_dir)
+    merged_weights, base_weights = merged.state_dict(), base.state_dict()
+    changed = {n for n in base_weights if not torch.equal(merged_weights[n], base_weights[n])}
+    assert any("q_proj" in n for n in changed) and any("v_proj" in n for n in changed)  # merged LoRA
+    assert not any("mlp" in n or "embed_tokens" in n for n in changed)  # frozen: no adapter there
+
+    tokenizer = AutoTokenizer.from_pretrained(art)
+    texts = ["Prompt: say hi\nAnswer: hello there, friend", "Prompt: say hi\nAnswer: no"]
+    rewards = score_sequences(merged, [tokenizer(t)["input_ids"] for t in texts], pad_token_id=0)
+    assert len(rewards) == 2 and all(torch.isfinite(torch.tensor(rewards)))
+    evaluation = ModelEvaluation.objects.get(reward_model=rm)  # the run scored its test split with it
+    assert evaluation.metrics["n"] == 12 and 0.0 <= evaluation.metrics["accuracy"] <= 1.0

@@ -2,7 +2,8 @@
 
 Job rows (snapshots, runs) are the source of truth. ``enqueue`` publishes after the surrounding
 transaction commits; if the broker is unreachable the row stays ``queued``, the failure is logged and
-counted, and ``requeue_stale`` (run by beat, or by hand) publishes it again once the broker is back.
+counted, and ``training.runs.requeue`` (beat; ``training.jobs.jobs_requeue_delayed``) publishes it again
+once the broker is back.
 The UI shows a "jobs are delayed" banner while the broker is down (``broker_available``, used by
 ``config.context_processors``).
 """

@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -205,15 +206,47 @@ def run_execute(*, run_id: int) -> None:
         beat.join(timeout=5)
 
 
-def run_enqueue(*, run_id: int) -> None:
-    """Send ``training.run.execute`` for a queued run once the current transaction commits."""
+def _publish_run(run_id: int) -> bool:
+    """Send ``training.run.execute`` now; a broker outage is logged and leaves the run queued with no task
+    id, for ``jobs_requeue_delayed`` (beat) to publish once the broker is back. Never raises."""
     from celery import current_app
 
-    def send() -> None:
-        result = current_app.send_task("training.run.execute", kwargs={"run_id": run_id})
-        TrainingRun.objects.filter(pk=run_id).update(celery_task_id=result.id or "")
+    try:
+        result = current_app.send_task("training.run.execute", kwargs={"run_id": run_id}, retry=False)
+    except Exception as exc:  # noqa: BLE001 - kombu raises several connection error types
+        logger.warning("run %s stays queued: broker unreachable (%s)", run_id, exc)
+        return False
+    TrainingRun.objects.filter(pk=run_id).update(celery_task_id=result.id or "")
+    return True
 
-    transaction.on_commit(send)
+
+def run_enqueue(*, run_id: int) -> None:
+    """Send ``training.run.execute`` for a queued run once the current transaction commits. A broker
+    outage does not fail the caller (a web request): the run waits, queued, for the requeue job."""
+    transaction.on_commit(lambda: _publish_run(run_id))
+
+
+def jobs_requeue_delayed(*, min_age_s: float = 30.0, snapshot_min_age_s: float = 600.0) -> dict[str, int]:
+    """Publish again the jobs a broker outage left behind: queued runs that were never published (no
+    task id) and snapshots still queued after ``snapshot_min_age_s``. Extra messages are harmless: a run
+    or snapshot that is no longer queued is left alone by its executor. Returns what was published."""
+    from training.models import DatasetSnapshot
+    from training.services.snapshots import snapshot_publish
+
+    now = timezone.now()
+    runs = TrainingRun.objects.filter(
+        status=JobStatus.QUEUED,
+        celery_task_id="",
+        cancel_requested=False,
+        created_at__lte=now - timedelta(seconds=min_age_s),
+    ).values_list("pk", flat=True)
+    snapshots = DatasetSnapshot.objects.filter(
+        status=JobStatus.QUEUED, created_at__lte=now - timedelta(seconds=snapshot_min_age_s)
+    ).values_list("pk", flat=True)
+    return {
+        "runs": sum(_publish_run(pk) for pk in list(runs)),
+        "snapshots": sum(snapshot_publish(pk) for pk in list(snapshots)),
+    }
 
 
 def run_cancel_request(*, run_id: int, reason: str = "cancelled by request") -> TrainingRun:
@@ -232,7 +265,7 @@ def run_cancel_request(*, run_id: int, reason: str = "cancelled by request") -> 
 
 def run_reap_stale(*, max_silence_s: int = 120) -> int:
     """Fail runs marked running whose heartbeat is older than ``max_silence_s``; returns how many."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=max_silence_s)
+    cutoff = timezone.now() - timedelta(seconds=max_silence_s)
     reaped = 0
     stale = TrainingRun.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
     for run_id in stale.values_list("pk", flat=True):

@@ -4,7 +4,8 @@
 ``training.runs.reap`` so it stays on the default queue (a busy training worker must not delay it). Workers
 reap once when they start, and the app schedules for ``celery beat`` (a separate process, or ``-B`` in the
 embedded ``manage.py serve``) the reaper every ``PREFLAB_REAP_EVERY_S`` (60) seconds and the automatic
-retraining trigger (``training.runs.retrain``) every ``PREFLAB_RETRAIN_CHECK_EVERY_S`` (300) seconds.
+retraining trigger (``training.runs.retrain``) every ``PREFLAB_RETRAIN_CHECK_EVERY_S`` (300) seconds, and
+``training.runs.requeue`` (jobs a broker outage left queued) with the reaper.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def run_retrain_task(threshold: int | None = None) -> list[int]:
     return [run.pk for run in retrain_due(threshold=threshold)]
 
 
+@shared_task(name="training.runs.requeue")
+def jobs_requeue_task() -> dict[str, int]:
+    """Publish again the runs and snapshots a broker outage left queued."""
+    return jobs.jobs_requeue_delayed()
+
+
 @worker_ready.connect
 def _reap_on_worker_start(**_kwargs) -> None:
     jobs.run_reap_stale()
@@ -50,6 +57,7 @@ try:  # the Celery app is a stage before us (config): add our tasks to the beat 
     for _name, _every in (
         ("training.runs.reap", REAP_EVERY_S),
         ("training.runs.retrain", RETRAIN_CHECK_EVERY_S),
+        ("training.runs.requeue", REAP_EVERY_S),
     ):
         _app.conf.beat_schedule.setdefault(
             _name, {"task": _name, "schedule": _every, "options": {"expires": _every}}

@@ -100,7 +100,7 @@ def snapshot_create(
                 )
                 snapshot.projects.set(spec.projects)
                 if enqueue:
-                    transaction.on_commit(functools.partial(_enqueue_build, snapshot.pk))
+                    transaction.on_commit(functools.partial(snapshot_publish, snapshot.pk))
             return snapshot
         except IntegrityError:  # two creates raced for the same version
             if attempt == 2:
@@ -108,8 +108,9 @@ def snapshot_create(
     raise AssertionError("unreachable")
 
 
-def _enqueue_build(snapshot_id: int) -> None:
-    """Publish the build; a broker outage leaves the row queued (logged) instead of failing the request."""
+def snapshot_publish(snapshot_id: int) -> bool:
+    """Publish the build; a broker outage leaves the row queued (logged) instead of failing the request,
+    and ``training.jobs.jobs_requeue_delayed`` (beat) publishes it again later. Never raises."""
     from training.snapshot_tasks import snapshot_build_task
 
     try:
@@ -118,6 +119,8 @@ def _enqueue_build(snapshot_id: int) -> None:
         )
     except Exception as exc:  # noqa: BLE001 - kombu raises several connection error types
         log.warning("snapshot %s stays queued: could not publish its build (%s)", snapshot_id, exc)
+        return False
+    return True
 
 
 def snapshot_build(*, snapshot_id: int, progress: Callable[[int], None] | None = None) -> DatasetSnapshot:

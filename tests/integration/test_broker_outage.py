@@ -42,6 +42,7 @@ def _queued_messages(client: redis.Redis, queue: str) -> list[bytes]:
 
 
 @pytest.mark.redis
+@pytest.mark.slow
 def test_jobs_started_while_redis_is_down_are_published_when_it_is_back(
     db, broker, redis_url, require_postgres, django_capture_on_commit_callbacks, tiny_reward_model_dir
 ):

@@ -20,7 +20,12 @@ from training.models import JobStatus, ModelEvaluation, Promotion, RewardModel, 
 from training.services.registry import PromotionGate, reward_model_promote
 from training.services.runs import reward_run_create, run_cancel, run_retry
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis, pytest.mark.postgres]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.redis,
+    pytest.mark.postgres,
+]
 REPO = Path(__file__).resolve().parents[2]
 LONG_CONFIG = {**TINY_CONFIG, "max_steps": 100000}
 

@@ -12,6 +12,7 @@ from config.middleware import DatabaseUnavailableMiddleware
 from tests.factories import make_project, make_user
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+pytestmark = pytest.mark.slow  # fault tests: run in CI like the rest, deselect with -m "not slow"
 
 
 def test_database_error_is_a_retryable_503():

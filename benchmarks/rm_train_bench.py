@@ -3,8 +3,10 @@ writing to the database, heartbeat thread) against TRL ``RewardTrainer`` driven 
 the same hh-rlhf pairs, model, hyper-parameters and pre-tokenised data.
 
 Both sides report train-loop throughput (pairs per second of ``trainer.train()``); PrefLab's overhead is
-``1 - preflab / direct``. Runs alternate (direct, preflab, direct, preflab, ...) to spread the noise of a
-shared machine over both.
+``1 - preflab / direct``. Runs alternate, and the side that goes first alternates too (direct, preflab,
+preflab, direct, ...), to spread the noise of a shared machine and the first run's warm-up over both. The
+reporting cost per step (progress + metric row written to the database by the run's callback, every step)
+is also timed on its own, which is far less noisy than the difference of two throughputs.
 
     DATABASE_URL=postgres://... .venv/bin/python benchmarks/rm_train_bench.py --steps 16 --repeats 2
 """
@@ -85,6 +87,32 @@ def preflab_run(snapshot, cfg, seed: int) -> dict:
     }
 
 
+def reporting_cost(snapshot, cfg, steps: int) -> dict:
+    """Seconds per step spent in PrefLab's progress/metrics callback, with every step writing (as it does
+    when a step takes longer than the reporter's throttle interval)."""
+    from types import SimpleNamespace
+
+    from training.jobs import RunReporter
+    from training.reward_training import make_progress_callback
+    from training.services.runs import reward_run_create
+
+    run = reward_run_create(
+        snapshot=snapshot, base_model="minilm", config=cfg.to_dict(), seed=0, enqueue=False
+    )
+    callback = make_progress_callback(RunReporter(run.pk, min_interval_s=0))
+    state = SimpleNamespace(global_step=0, max_steps=steps)
+    logs = {"loss": 0.69, "accuracy": 0.5, "margin": 0.01, "learning_rate": 5e-5, "grad_norm": 0.1}
+    t0 = time.perf_counter()
+    callback.on_train_begin(None, state, None)
+    for step in range(1, steps + 1):
+        state.global_step = step
+        callback.on_step_end(None, state, None)
+        callback.on_log(None, state, None, logs=logs)
+    seconds = time.perf_counter() - t0
+    run.delete()
+    return {"steps": steps, "ms_per_step": 1000 * seconds / steps}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=16)
@@ -132,10 +160,15 @@ def main() -> int:
 
     direct, preflab = [], []
     for i in range(args.repeats):
-        direct.append(direct_trl(root, cfg, seed=i))
-        print("direct ", json.dumps(direct[-1]), flush=True)
-        preflab.append(preflab_run(snapshot, cfg, seed=i))
-        print("preflab", json.dumps(preflab[-1]), flush=True)
+        for side in ("direct", "preflab") if i % 2 == 0 else ("preflab", "direct"):
+            if side == "direct":
+                direct.append(direct_trl(root, cfg, seed=i))
+                print("direct ", json.dumps(direct[-1]), flush=True)
+            else:
+                preflab.append(preflab_run(snapshot, cfg, seed=i))
+                print("preflab", json.dumps(preflab[-1]), flush=True)
+    reporting = reporting_cost(snapshot, cfg, steps=args.steps)
+    direct_step_ms = 1000 * statistics.median(r["seconds"] / r["steps"] for r in direct)
     d = statistics.median(r["pairs_per_second"] for r in direct)
     p = statistics.median(r["pairs_per_second"] for r in preflab)
     print(
@@ -147,6 +180,9 @@ def main() -> int:
                 "direct_pairs_per_s_median": round(d, 3),
                 "preflab_pairs_per_s_median": round(p, 3),
                 "overhead_pct": round(100 * (1 - p / d), 2),
+                "reporting_ms_per_step": round(reporting["ms_per_step"], 2),
+                "direct_ms_per_step_median": round(direct_step_ms, 1),
+                "reporting_share_of_step_pct": round(100 * reporting["ms_per_step"] / direct_step_ms, 3),
             }
         )
     )

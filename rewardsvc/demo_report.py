@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 def ui_urls(base: str, result: DemoResult, project, reward_model, run, snapshot, ppo) -> dict[str, str]:
     """Where to look in the web UI (paths from the URL conf, so they stay right)."""
     base = base.rstrip("/")
-    spammer = next((a for a in result.annotators if a["open_flags"]), None)
+    flagged = [a for a in result.annotators if a["open_flags"]]
+    spammer = max(flagged, key=lambda a: len(a["open_flags"]), default=None)
     urls = {
         "annotate": reverse("annotation:annotate", args=[project.pk]),
         "quality": reverse("annotation:quality-project", args=[project.pk]),
@@ -62,6 +63,11 @@ def report_lines(result: DemoResult, *, total_seconds: float | None = None) -> l
             f"    {a['username']:<12} n={a['n']:<4} reliability {_num(a['reliability'], 2)}"
             f"  share A {_num(a['share_a'], 2)}  median {_num(a['median_time_ms'], 0)} ms"
             + (f"  FLAGGED: {', '.join(a['open_flags'])}" if a["open_flags"] else "")
+        )
+    for c in result.flags_cleared:
+        lines.append(
+            f"    reviewer cleared {c['username']}'s {c['reason']} flag (reliability {_num(c['reliability'], 2)},"
+            " no other flag): a false alarm"
         )
     rows = snap.get("rows", {})
     lines += [

@@ -55,8 +55,9 @@ class Command(BaseCommand):
                 )
             if total is not None and bar.total != total:
                 bar.total = total
-            bar.n = done
-            bar.refresh()
+                bar.refresh()
+            if done > bar.n:
+                bar.update(done - bar.n)  # redraws at most every tqdm.mininterval
 
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per reward request otherwise
         started = time.perf_counter()

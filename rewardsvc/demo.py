@@ -493,5 +493,8 @@ def _ppo_summary(run: TrainingRun) -> dict[str, Any]:
         "rollouts_sent": s.get("rollouts_sent", 0),
         "warnings": [w.get("title") or w.get("code") or str(w) for w in s.get("warnings") or []],
         "battle_project_id": battle.get("project_id"),
+        "battle_tasks": battle.get("tasks_created", 0),
+        "battle_prompts": battle.get("prompts", 0),
+        "battle_rm_sft_over_policy": (battle.get("rm_pairwise") or {}).get("sft>policy"),
         "model_dir": s.get("model_dir"),
     }

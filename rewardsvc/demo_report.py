@@ -27,7 +27,7 @@ def ui_urls(base: str, result: DemoResult, project, reward_model, run, snapshot,
     }
     if spammer is not None:
         urls["flagged annotator"] = reverse("annotation:quality-annotator", args=[project.pk, spammer["id"]])
-    if result.ppo.get("battle_project_id"):
+    if result.ppo.get("battle_tasks"):
         urls["battle leaderboard"] = reverse(
             "annotation:quality-leaderboard", args=[result.ppo["battle_project_id"]]
         )
@@ -35,7 +35,11 @@ def ui_urls(base: str, result: DemoResult, project, reward_model, run, snapshot,
 
 
 def _num(value: Any, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{0.0 if abs(value) < 0.5 * 10**-digits else value:.{digits}f}"  # no "-0.000"
+    return str(value)
 
 
 def report_lines(result: DemoResult, *, total_seconds: float | None = None) -> list[str]:
@@ -86,6 +90,14 @@ def report_lines(result: DemoResult, *, total_seconds: float | None = None) -> l
         f" -> {_num(ppo.get('reward_last'))}, KL {_num(ppo.get('kl_last'))};"
         f" {ppo.get('rollouts_sent')} rollouts to spot checks",
     ]
+    if ppo.get("battle_project_id"):
+        share = ppo.get("battle_rm_sft_over_policy")
+        lines.append(
+            f"  battle      project {ppo['battle_project_id']}: {ppo.get('battle_tasks')} blind SFT-vs-policy tasks"
+            f" on {ppo.get('battle_prompts')} held-out prompts for humans; the RM prefers the policy on "
+            + ("n/a" if share is None else f"{1 - share:.0%}")
+            + (" (both wrote the same answers: nothing to judge)" if not ppo.get("battle_tasks") else "")
+        )
     if ppo.get("warnings"):
         lines.append(f"              detector warnings: {', '.join(map(str, ppo['warnings']))}")
     timing = ", ".join(f"{k} {v:.0f}s" for k, v in result.seconds.items())

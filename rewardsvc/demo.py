@@ -321,18 +321,19 @@ def ppo_prompts(project: Project, limit: int) -> list[str]:
 
 def prepare_policy(*, config: DemoConfig, prompts: list[str]) -> str:
     """The policy model directory: ``--policy`` as given, a tiny random LM (fast) or SmolLM2 from PyPI."""
-    from training.policy.gguf import policy_model_resolve
+    from training.policy.gguf import PolicyModelUnavailable, policy_model_resolve
 
-    if config.policy:
-        return policy_model_resolve(config.policy)
-    if config.fast:
+    if config.fast and not config.policy:
         from training.tiny_models import save_tiny_causal_lm
 
         path = Path(settings.ARTIFACT_DIR) / "demo" / "tiny-policy"
         if not (path / "config.json").is_file():
             save_tiny_causal_lm(path, corpus=prompts or None, seed=config.seed)
         return str(path)
-    return policy_model_resolve(None)
+    try:
+        return policy_model_resolve(config.policy)
+    except PolicyModelUnavailable as exc:
+        raise DemoError(f"no policy model: {exc}. Try --fast (a tiny model) or --policy DIR.") from exc
 
 
 def run_ppo(

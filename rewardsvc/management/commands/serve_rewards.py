@@ -12,7 +12,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--project", type=int, help="Project id: serve its active RM, follow promotions.")
-        parser.add_argument("--version", dest="rm_version", type=int, help="Pin this RM version.")
+        parser.add_argument(
+            "--rm-version",
+            dest="rm_version",
+            type=int,
+            help="Pin this RM version (default: follow promotions).",
+        )
         parser.add_argument("--model-dir", help="Serve a bare save_pretrained dir (no registry).")
         parser.add_argument("--host", default=os.environ.get("PREFLAB_RM_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PREFLAB_RM_PORT", "8100")))

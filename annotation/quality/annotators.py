@@ -136,7 +136,11 @@ def drift_test(
     """Sudden drift over the most recent ``window`` observations of a 0/1 quality signal (time order).
 
     Baseline p0 = the annotator's own rate before the window; the CUSUM looks for a drop to p0 - delta in the
-    window and alarms when it exceeds ln(1/alpha)."""
+    window. Its maximum over the window is a maximum over every possible start of the drop, so the threshold
+    is ln(n / alpha) for n observations in the window (Ville's inequality bounds each start's log-likelihood
+    ratio by alpha / n: at most alpha false alarms per window in all), not ln(1 / alpha), which alarmed on
+    about a third of honest simulated annotators. The alarm also needs the window's own rate to have fallen
+    by at least delta / 2, so a noisy baseline alone cannot raise it."""
     x = np.asarray(correct, dtype=float)
     x = x[~np.isnan(x)]
     if len(x) < min_baseline + 10:
@@ -148,9 +152,10 @@ def drift_test(
     if p1 <= 0.0:
         return {"drift": False, "reason": "baseline too low for a drop", "n": int(len(x)), "baseline": p0}
     path = bernoulli_cusum(recent, p0, p1)
-    h = float(np.log(1.0 / alpha))
+    h = float(np.log(recent_n / alpha))
+    dropped = float(recent.mean()) <= p0 - delta / 2
     return {
-        "drift": bool(path.max() > h),
+        "drift": bool(path.max() > h and dropped),
         "n": int(len(x)),
         "baseline": p0,
         "recent": float(recent.mean()),

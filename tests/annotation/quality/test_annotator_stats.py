@@ -91,3 +91,20 @@ def test_cusum_alarms_on_a_drop_and_not_on_a_steady_rate():
     # The path is non-negative and grows through a run of failures.
     path = bernoulli_cusum(np.zeros(10), 0.9, 0.6)
     assert np.all(np.diff(path) > 0) and path[0] > 0
+
+
+@pytest.mark.parametrize("rate", [0.55, 0.7, 0.9])
+def test_drift_false_alarm_rate_on_honest_annotators_is_at_most_alpha(rate):
+    """Honest annotators with a steady rate (like agreement with one other noisy vote, k=2): over 500
+    simulated histories the alarm rate stays near alpha (0.01), not the ~1/3 a ln(1/alpha) threshold gave;
+    a real drop of delta is still caught in nearly every history."""
+    rng = np.random.default_rng(7)
+    alarms = sum(drift_test((rng.random(200) < rate).astype(float))["drift"] for _ in range(500))
+    assert alarms / 500 <= 0.02, alarms
+    caught = sum(
+        drift_test(np.concatenate([rng.random(100) < rate, rng.random(100) < rate - 0.3]).astype(float))[
+            "drift"
+        ]
+        for _ in range(100)
+    )
+    assert caught >= 90, caught

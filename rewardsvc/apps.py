@@ -10,4 +10,6 @@ class RewardsvcConfig(AppConfig):
         from rewardsvc.receivers import record_policy_rollouts
         from training.policy.signals import policy_rollouts_sampled
 
-        policy_rollouts_sampled.connect(record_policy_rollouts, dispatch_uid="rewardsvc.record_policy_rollouts")
+        policy_rollouts_sampled.connect(
+            record_policy_rollouts, dispatch_uid="rewardsvc.record_policy_rollouts"
+        )

@@ -7,7 +7,8 @@ task holds more than k counted judgments, and each task's denormalised count mat
 
     .venv/bin/python benchmarks/load_test.py --annotators 200 --duration 300
 
-Loopback only; bounded in time and count. Uses its own database (dropped and recreated).
+Loopback only; bounded in time and count. Uses its own database (``--database``, default
+``preflab_bench_load``: dropped and recreated).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def setup_database(args) -> tuple[int, list[str]]:
     """Fresh database, migrated, with one project, its tasks and one token per annotator."""
+    if "bench" not in args.database:
+        raise SystemExit("refusing to drop a database whose name lacks 'bench'")
     base = args.pg_url.rsplit("/", 1)[0]
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", args.database], check=True)
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", args.database], check=True)
@@ -266,7 +269,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--port", type=int, default=8790)
-    parser.add_argument("--database", default="preflab_load")
+    parser.add_argument(
+        "--database",
+        default="preflab_bench_load",
+        help="dropped and recreated; its name must contain 'bench'",
+    )
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     args.duration = min(args.duration, 900)  # bounded whatever is asked

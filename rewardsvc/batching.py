@@ -24,7 +24,8 @@ class BatchingConfig:
     """How requests are merged into forwards."""
 
     window_ms: float = 5.0
-    """How long to keep collecting after the first waiting input (0: take only what is already queued)."""
+    """How long to keep collecting after the first waiting input (0: take only what is already queued).
+    Skipped while traffic is a single caller at a time (see ``MicroBatcher._collect``)."""
     max_batch_items: int = 64
     """Most inputs in one forward."""
     max_batch_tokens: int = 8192
@@ -85,6 +86,7 @@ class _Pending:
     item: Any
     length: int
     future: asyncio.Future
+    call: int = 0
     enqueued: float = field(default_factory=time.perf_counter)
 
 
@@ -96,6 +98,8 @@ class BatchStats:
     items: int = 0
     collections: int = 0
     max_items_in_forward: int = 0
+    window_skips: int = 0
+    """Collections dispatched at once because the last batch held a single caller and nothing waits."""
 
 
 class MicroBatcher:
@@ -121,6 +125,8 @@ class MicroBatcher:
         )
         self._closed = False
         self._queued_items = 0
+        self._calls = 0
+        self._solo = True  # the last batch held one caller's inputs (or there was none yet)
 
     @property
     def queue_depth(self) -> int:
@@ -139,8 +145,10 @@ class MicroBatcher:
         if self._queued_items + len(items) > self.config.max_queue_items:
             raise QueueFull(f"more than {self.config.max_queue_items} inputs waiting")
         loop = asyncio.get_running_loop()
+        self._calls += 1
         pending = [
-            _Pending(item, length, loop.create_future()) for item, length in zip(items, lengths, strict=True)
+            _Pending(item, length, loop.create_future(), self._calls)
+            for item, length in zip(items, lengths, strict=True)
         ]
         self._queued_items += len(pending)
         for p in pending:
@@ -148,10 +156,15 @@ class MicroBatcher:
         return list(await asyncio.gather(*(p.future for p in pending)))
 
     async def _collect(self) -> list[_Pending]:
+        """Take the waiting inputs and keep collecting for the window. The window is skipped when the last
+        batch held a single caller's inputs and nothing else waits: with one client at a time, waiting
+        only adds latency (nobody else will come), while under concurrent load the forward that just ran
+        lets the next requests queue up, so batches hold several callers again and the window returns."""
         cfg = self.config
         first = await self._queue.get()
         batch = [first]
         longest = first.length
+        solo = self._solo
         deadline = time.perf_counter() + cfg.window_ms / 1000.0
 
         def full() -> bool:
@@ -161,6 +174,9 @@ class MicroBatcher:
             try:
                 nxt = self._queue.get_nowait()
             except asyncio.QueueEmpty:
+                if solo and all(p.call == first.call for p in batch):
+                    self.stats.window_skips += 1
+                    break
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0:
                     break
@@ -175,6 +191,7 @@ class MicroBatcher:
                 nxt = getter.result()
             batch.append(nxt)
             longest = max(longest, nxt.length)
+        self._solo = len({p.call for p in batch}) == 1
         return batch
 
     async def _run(self) -> None:

@@ -87,3 +87,31 @@ def test_a_failing_forward_fails_only_its_own_requests():
         return ok
 
     assert _run(main()) == [1.0]
+
+
+def test_one_caller_at_a_time_skips_the_window_and_concurrent_callers_still_merge():
+    calls: list[int] = []
+
+    def forward(items):
+        calls.append(len(items))
+        return [float(x) for x in items]
+
+    async def main():
+        # A long window: a sequential client that waited it would take >= 10 x 0.5 s.
+        batcher = MicroBatcher(forward, BatchingConfig(window_ms=500, forward_overhead_tokens=1000))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for i in range(10):
+            assert await batcher.submit([i, i], [5, 5]) == [float(i), float(i)]
+        sequential_s = loop.time() - started
+        skips_after_sequential = batcher.stats.window_skips
+        # Now many callers at once: they are queued together and merged into few forwards.
+        results = await asyncio.gather(*(batcher.submit([i], [5]) for i in range(20)))
+        await batcher.aclose()
+        return sequential_s, skips_after_sequential, results, batcher.stats
+
+    sequential_s, skips, results, stats = _run(main())
+    assert skips == 10 and sequential_s < 2.5, (skips, sequential_s)
+    assert calls[:10] == [2] * 10  # one caller's two inputs go together, without waiting
+    assert results == [[float(i)] for i in range(20)]
+    assert sum(calls[10:]) == 20 and max(calls[10:]) > 1

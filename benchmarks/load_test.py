@@ -128,6 +128,8 @@ def start_server(args) -> subprocess.Popen:
             "gthread",
             "--timeout",
             "60",
+            "--keep-alive",  # as in docker/compose.yaml: longer than any client's idle reuse (httpx: 5 s)
+            "75",
             "--log-level",
             "warning",
         ],

@@ -4,15 +4,19 @@ Order of preference: the annotator's own live lease (resume), a gold item (at ``
 swapped repeat of one of their earlier tasks (at ``project.swap_repeat_rate``), then the open task closest
 to completion. On PostgreSQL candidate rows are locked with ``FOR UPDATE SKIP LOCKED`` so concurrent
 annotators step over each other's rows instead of waiting; slots are re-counted after the lock is held.
+No call ever blocks on a row lock: when every eligible row is locked it backs off and looks again, and rows
+it locked and rejected are released (savepoint rollback), so no lock cycle forms; a deadlock victim (e.g.
+with a caller's own locks) is still retried here when this is the outermost transaction.
 SQLite has no row locks (it serialises writers), so there the plain select is used.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -32,8 +36,12 @@ POOL_KINDS = [k.value for k in TaskKind if k not in (TaskKind.GOLD, TaskKind.REP
 # A repeat is only drawn from tasks judged before the annotator's latest few, so it comes "later".
 REPEAT_MIN_GAP = 3
 LOCK_BATCH = 2
+# When every eligible row is locked by annotators being served, wait at most this long for one to free up.
+LOCK_WAIT_SECONDS = 2.0
+MAX_ATTEMPTS = 400
 # Share of calls that also delete expired leases (they are ignored anyway; this keeps the table small).
 HOUSEKEEPING_RATE = 0.01
+DEADLOCK_RETRIES = 3
 
 
 def _for_update(qs, *, skip_locked: bool = True):
@@ -147,15 +155,21 @@ def _next_pool_task(project: Project, annotator, now: datetime) -> ComparisonTas
         live_leases__lt=Value(k) - F("judgment_count")
     )
     tried: list[int] = []
-    for _ in range(16):
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    for _ in range(MAX_ATTEMPTS):
         qs = (base.exclude(pk__in=tried) if tried else base).order_by("-judgment_count", "id")
+        # Each attempt runs in a savepoint: rolling it back releases the row locks of the tasks we rejected.
+        savepoint = transaction.savepoint()
         batch = list(_for_update(qs)[:LOCK_BATCH])
         if not batch:
-            # Everything left may be locked by annotators being served right now: wait for one row
-            # instead of answering "queue empty" while work remains.
-            batch = list(_for_update(qs, skip_locked=False)[:1])
-        if not batch:
-            return None
+            transaction.savepoint_rollback(savepoint)
+            # Everything left may be locked by annotators being served right now. Never block on a row
+            # lock here (a blocked FOR UPDATE keeps rows it locked and then rejected: a deadlock cycle);
+            # back off briefly and look again while unlocked work remains.
+            if not qs.exists() or time.monotonic() > deadline:
+                return None
+            time.sleep(random.uniform(0.005, 0.025))
+            continue
         for task in batch:
             # The row lock is ours now: re-count slots with a fresh statement (sees committed leases).
             fresh = (
@@ -171,10 +185,17 @@ def _next_pool_task(project: Project, annotator, now: datetime) -> ComparisonTas
             )
             if fresh and fresh["status"] == TaskStatus.OPEN and fresh["judgment_count"] + fresh["others"] < k:
                 _lease(task, annotator, now, project.lease_seconds)
+                transaction.savepoint_commit(savepoint)
                 task.judgment_count = fresh["judgment_count"]
                 return task
-            tried.append(task.pk)
+        transaction.savepoint_rollback(savepoint)
+        tried.extend(task.pk for task in batch)
     return None
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    code = getattr(getattr(exc, "__cause__", None), "sqlstate", None)
+    return code in ("40P01", "40001")  # deadlock_detected, serialization_failure
 
 
 def task_next_for_annotator(
@@ -182,6 +203,19 @@ def task_next_for_annotator(
 ) -> ComparisonTask | None:
     """Lease and return the next task for ``annotator`` in ``project``, or None when nothing is left."""
     now = now or timezone.now()
+    # A deadlock victim is retried here when this is the outermost transaction (nothing else of the caller
+    # is lost by the rollback); inside a caller's transaction the error goes up to the caller.
+    attempts = 1 if connection.in_atomic_block else DEADLOCK_RETRIES
+    for attempt in range(attempts):
+        try:
+            return _task_next(project=project, annotator=annotator, now=now)
+        except OperationalError as exc:
+            if attempt == attempts - 1 or not _is_deadlock(exc):
+                raise
+    return None  # unreachable
+
+
+def _task_next(*, project: Project, annotator, now: datetime) -> ComparisonTask | None:
     with transaction.atomic():
         if random.random() < HOUSEKEEPING_RATE:
             TaskLease.objects.filter(expires_at__lte=now).delete()

@@ -69,6 +69,12 @@ class Project(models.Model):
     lease_seconds = models.PositiveIntegerField(default=600)
     undo_grace_seconds = models.PositiveIntegerField(default=30)
     quality_settings = models.JSONField(default=dict, blank=True, help_text="Thresholds for quality flags.")
+    retrain_after_judgments = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Retrain the reward model automatically after this many new judgments since the last "
+        "snapshot; empty: the server default (PREFLAB_RETRAIN_AFTER_JUDGMENTS); 0: never automatically.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="ProjectMembership", related_name="projects", blank=True
     )

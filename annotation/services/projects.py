@@ -46,6 +46,7 @@ PROJECT_EDITABLE_FIELDS = (
     "lease_seconds",
     "undo_grace_seconds",
     "quality_settings",
+    "retrain_after_judgments",
 )
 
 

@@ -134,12 +134,11 @@ def retrain_due(*, threshold: int | None = None) -> list[TrainingRun]:
     """The automatic retraining trigger, run periodically by ``celery beat``: for every project that has a
     reward run to copy and none queued or running, ``retrain_check`` it. Returns the runs it queued.
 
-    A ``threshold`` (default ``PREFLAB_RETRAIN_AFTER_JUDGMENTS``) of 0 or less turns it off. Running it
-    again without new judgments queues nothing: each retrain builds a snapshot, which resets the count,
-    and a project whose retrain run has not finished yet is skipped so runs cannot pile up."""
-    threshold = RETRAIN_AFTER_JUDGMENTS if threshold is None else threshold
-    if threshold <= 0:
-        return []
+    Each project's ``retrain_after_judgments`` wins when set; otherwise ``threshold`` (default
+    ``PREFLAB_RETRAIN_AFTER_JUDGMENTS``) applies. 0 or less turns it off. Running it again without new
+    judgments queues nothing: each retrain builds a snapshot, which resets the count, and a project whose
+    retrain run has not finished yet is skipped so runs cannot pile up."""
+    default = RETRAIN_AFTER_JUDGMENTS if threshold is None else threshold
     trained = TrainingRun.objects.filter(kind=RunKind.REWARD, project__isnull=False)
     busy = trained.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).values("project_id")
     project_ids = trained.exclude(project_id__in=busy).values_list("project_id", flat=True).distinct()
@@ -147,8 +146,12 @@ def retrain_due(*, threshold: int | None = None) -> list[TrainingRun]:
 
     queued = []
     for project in Project.objects.filter(pk__in=list(project_ids)).order_by("pk"):
+        own = project.retrain_after_judgments
+        limit = default if own is None else own
+        if limit <= 0:
+            continue
         try:
-            run = retrain_check(project=project, threshold=threshold)
+            run = retrain_check(project=project, threshold=limit)
         except ValidationError as exc:  # one broken project must not stop the others
             logger.warning("automatic retrain of project %s failed: %s", project.pk, exc)
             continue

@@ -54,6 +54,13 @@ class ProjectViewSet(ProjectAccessMixin, viewsets.ModelViewSet):
         overlap_k = serializers.IntegerField(min_value=1, max_value=100, required=False)
         extra_criteria = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
         quality_settings = serializers.DictField(required=False)
+        retrain_after_judgments = serializers.IntegerField(
+            min_value=0,
+            max_value=10_000_000,
+            required=False,
+            allow_null=True,
+            help_text="Automatic RM retraining after this many new judgments; null: server default; 0: off.",
+        )
 
         class Meta:
             model = Project

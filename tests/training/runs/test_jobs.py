@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.utils import timezone
 
@@ -121,3 +123,28 @@ def test_reaper_fails_silent_running_runs_only():
     )
     assert fresh.status == JobStatus.RUNNING
     assert done.status == JobStatus.SUCCEEDED
+
+
+def test_progress_writes_an_eta_from_the_measured_step_time(executor_kind):
+    seen: list[tuple[int, float | None]] = []
+
+    @jobs.register_executor(executor_kind)
+    def _timed(run, reporter):
+        reporter.min_interval_s = 0.0  # write every step
+        for step in range(1, 5):
+            if step > 1:
+                time.sleep(0.2)  # each step after the first takes ~0.2 s
+            reporter.progress(step, 10)
+            row = TrainingRun.objects.get(pk=run.pk)
+            seen.append((row.step, row.eta_seconds))
+        return {}
+
+    run = TrainingRun.objects.create(kind=executor_kind, base_model="x")
+    jobs.run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, run.status_reason
+    assert seen[0] == (1, None)  # no step time measured yet
+    step, eta = seen[-1]  # 3 steps took ~0.6 s: 6 steps left at ~0.2 s
+    assert step == 4 and 6 * 0.2 * 0.95 <= eta < 6 * 0.2 * 3  # sleeps are a floor; a busy box adds a little
+    assert seen[1][1] > seen[-1][1]  # the ETA falls as steps complete
+    assert run.eta_seconds == 0.0  # a finished run has nothing left

@@ -160,3 +160,33 @@ def test_retrain_api_route(trained_project):
     annotator_api.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(annotators[0], ['train'])}")
     assert annotator_api.post(url, {}, format="json").status_code == 403
     assert TrainingRun.objects.count() == 2
+
+
+def test_a_project_setting_overrides_the_server_default(trained_project):
+    project, annotators, _, _ = trained_project
+    _judge(project, annotators, 2, start=10)  # 4 new judgments
+
+    project.retrain_after_judgments = 0  # this project opted out: the default of 1 does not apply
+    project.save(update_fields=["retrain_after_judgments"])
+    assert run_retrain_task(threshold=1) == []
+
+    project.retrain_after_judgments = 3  # its own threshold, even with the server default off
+    project.save(update_fields=["retrain_after_judgments"])
+    queued = run_retrain_task(threshold=0)
+    assert len(queued) == 1 and TrainingRun.objects.get(pk=queued[0]).project == project
+
+
+def test_the_threshold_is_a_project_setting_in_the_api(trained_project):
+    project, *_ = trained_project
+    engineer = make_user(Role.ENGINEER)
+    add_member(project, engineer, Role.ENGINEER)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(engineer, ['train'])}")
+    url = f"/api/v1/projects/{project.pk}/"
+    assert api.get(url).json()["retrain_after_judgments"] is None
+    bad = api.patch(url, {"retrain_after_judgments": -1}, format="json")
+    assert bad.status_code == 400 and "retrain_after_judgments" in str(bad.json())
+    ok = api.patch(url, {"retrain_after_judgments": 250}, format="json")
+    assert ok.status_code == 200, ok.content
+    project.refresh_from_db()
+    assert project.retrain_after_judgments == 250

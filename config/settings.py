@@ -138,6 +138,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Per-token request limit (the token's rate_limit_per_minute, else PREFLAB_API_RATE_LIMIT; 0 = none).
+    "DEFAULT_THROTTLE_CLASSES": ["annotation.api.throttling.TokenRateThrottle"],
     "DEFAULT_PARSER_CLASSES": [
         "annotation.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",

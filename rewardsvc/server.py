@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from annotation.ratelimit import TokenBucket
 from rewardsvc.batching import BatcherClosed, BatchingConfig, MicroBatcher, QueueFull
 from rewardsvc.scoring import EncodedInput, RewardScorer, sigmoid
 
@@ -290,26 +291,6 @@ class Principal:
     token_id: int | None = None
     is_staff: bool = False
     rate_limit_per_minute: int | None = None
-
-
-class TokenBucket:
-    """Per-token rate limit on scored items: ``rate`` items per minute, bursts up to one minute's worth."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.capacity = float(per_minute)
-        self.tokens = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.updated = time.monotonic()
-
-    def take(self, cost: int) -> float:
-        """0 if allowed, else the seconds to wait before retrying."""
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if cost <= self.tokens or (cost > self.capacity and self.tokens >= self.capacity):
-            self.tokens -= cost
-            return 0.0
-        return (min(cost, self.capacity) - self.tokens) / self.rate
 
 
 _TOKEN_IN_PATH = re.compile(r"/t/[^/\s]+/")

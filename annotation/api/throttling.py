@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 from rest_framework.throttling import BaseThrottle
 
 from annotation.models import ApiToken
+from annotation.ratelimit import TokenBucket
 
 
 def _default_limit() -> int:
@@ -27,25 +27,7 @@ def _default_limit() -> int:
         return 0
 
 
-class _Bucket:
-    def __init__(self, per_minute: int) -> None:
-        self.capacity = float(per_minute)
-        self.tokens = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.updated = time.monotonic()
-
-    def take(self) -> float:
-        """0 if one request may go now, else the seconds until it may."""
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
-
-
-_buckets: dict[int, _Bucket] = {}
+_buckets: dict[int, TokenBucket] = {}
 _lock = threading.Lock()
 
 
@@ -71,7 +53,7 @@ class TokenRateThrottle(BaseThrottle):
             if bucket is None or bucket.capacity != limit:
                 if len(_buckets) > 100_000:
                     _buckets.clear()
-                bucket = _buckets[token.pk] = _Bucket(limit)
+                bucket = _buckets[token.pk] = TokenBucket(limit)
             wait = bucket.take()
         if wait > 0:
             self._wait = wait

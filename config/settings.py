@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -166,6 +167,21 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "training.models.JobStatus",
     },
 }
+
+# --- Cache ----------------------------------------------------------------------------------------------
+# The cache holds the login limiter's counts. Default: local memory, one per process (fine for `make run`).
+# With several web processes or replicas set PREFLAB_CACHE_URL=redis://host:6379/1 so they share counts.
+CACHE_URL = os.environ.get("PREFLAB_CACHE_URL", "").strip()
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "preflab",
+        }
+    }
+elif CACHE_URL:
+    raise ImproperlyConfigured(f"PREFLAB_CACHE_URL must be a redis:// URL, not {CACHE_URL!r}")
 
 # --- Celery -------------------------------------------------------------------------------------------
 # No CELERY_BROKER_URL: kombu's file-system transport, so `make run` needs no server but still runs a

@@ -1,0 +1,89 @@
+"""``PREFLAB_CACHE_URL``: with a Redis URL every web process shares one Django cache, so the login limiter's
+count of failed attempts made through one process locks the login in another."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test import Client, override_settings
+
+REPO = Path(__file__).resolve().parents[2]
+ADDRESS = "10.9.8.7"
+
+# Run in another process: 10 failed logins from ADDRESS, through the real login view, with the settings
+# built from the environment; prints the cache backend it got.
+FAIL_TEN_TIMES = f"""
+from django.core.cache import cache
+from django.test import Client
+client = Client(REMOTE_ADDR="{ADDRESS}")
+codes = [client.post("/accounts/login/", {{"username": "nobody", "password": "wrong"}}).status_code
+         for _ in range(10)]
+assert codes == [200] * 10, codes
+from django.core.cache import caches
+print("backend:", type(caches["default"]).__name__)
+"""
+
+
+def _db_url() -> str:
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_login_failures_are_counted_across_processes(redis_url, require_postgres):
+    _forget(redis_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PREFLAB_CACHE"))}
+    env.update(DATABASE_URL=_db_url(), PREFLAB_CACHE_URL=redis_url, DEBUG="1")
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", FAIL_TEN_TIMES],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "backend: RedisCache" in done.stdout
+
+    try:
+        with override_settings(CACHES=_shared(redis_url)):
+            this_process = Client(REMOTE_ADDR=ADDRESS)
+            response = this_process.post("/accounts/login/", {"username": "nobody", "password": "wrong"})
+            assert response.status_code == 429  # the 11th attempt, the first made here
+            other = Client(REMOTE_ADDR="10.9.8.8")  # another address is not affected
+            assert other.post("/accounts/login/", {"username": "x", "password": "y"}).status_code == 200
+    finally:
+        _forget(redis_url)
+
+
+def _shared(redis_url: str) -> dict:
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": "preflab",
+        }
+    }
+
+
+def _forget(redis_url: str) -> None:
+    with override_settings(CACHES=_shared(redis_url)):
+        from django.core.cache import cache
+
+        cache.delete_many([f"login-fail:{ADDRESS}", "login-fail:10.9.8.8"])
+
+
+def test_a_cache_url_that_is_not_redis_is_refused():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env["PREFLAB_CACHE_URL"] = "memcached://localhost:11211"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0
+    assert "PREFLAB_CACHE_URL must be a redis:// URL" in done.stderr

@@ -44,10 +44,11 @@ HOUSEKEEPING_RATE = 0.01
 DEADLOCK_RETRIES = 3
 
 
-def _for_update(qs, *, skip_locked: bool = True):
+def _for_update(qs):
+    """Lock the rows ``FOR UPDATE SKIP LOCKED`` where the database can; unlocked on SQLite."""
     if not connection.features.has_select_for_update:
         return qs
-    if skip_locked and connection.features.has_select_for_update_skip_locked:
+    if connection.features.has_select_for_update_skip_locked:
         return qs.select_for_update(skip_locked=True, of=("self",))
     return qs.select_for_update(of=("self",))
 

@@ -3,6 +3,7 @@ per token). Plain Python, no Django: the reward server imports it without settin
 
 from __future__ import annotations
 
+import threading
 import time
 
 
@@ -25,3 +26,27 @@ class TokenBucket:
             self.tokens -= cost
             return 0.0
         return (min(cost, self.capacity) - self.tokens) / self.rate
+
+
+class TokenBuckets:
+    """One ``TokenBucket`` per key (a token id), thread-safe. A key whose limit changed gets a fresh bucket;
+    past ``max_keys`` keys every bucket is forgotten (they refill within a minute anyway)."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self.max_keys = max_keys
+        self._buckets: dict[int, TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: int, per_minute: int, cost: int = 1) -> float:
+        """``TokenBucket.take`` on ``key``'s bucket at ``per_minute``."""
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None or bucket.capacity != per_minute:
+                if len(self._buckets) >= self.max_keys:
+                    self._buckets.clear()
+                bucket = self._buckets[key] = TokenBucket(per_minute)
+            return bucket.take(cost)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._buckets.clear()

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from annotation.ratelimit import TokenBucket
+from annotation.ratelimit import TokenBuckets
 from rewardsvc.batching import BatcherClosed, BatchingConfig, MicroBatcher, QueueFull
 from rewardsvc.scoring import EncodedInput, RewardScorer, sigmoid
 
@@ -318,7 +318,7 @@ class RewardService:
         self.networks = [ipaddress.ip_network(n, strict=False) for n in config.trusted_networks]
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rm-db")
         self._token_cache: dict[str, tuple[float, Any]] = {}
-        self._buckets: dict[int, TokenBucket] = {}
+        self._buckets = TokenBuckets()
         self._samples: deque[dict] = deque(maxlen=10_000)
         self._tasks: list[asyncio.Task] = []
         self.ready = False
@@ -467,10 +467,7 @@ class RewardService:
         limit = principal.rate_limit_per_minute or self.config.default_rate_limit_per_minute
         if not limit or principal.token_id is None:
             return
-        bucket = self._buckets.get(principal.token_id)
-        if bucket is None or bucket.capacity != limit:
-            bucket = self._buckets[principal.token_id] = TokenBucket(limit)
-        wait = bucket.take(cost)
+        wait = self._buckets.take(principal.token_id, limit, cost)
         if wait > 0:
             raise ApiError(
                 429,

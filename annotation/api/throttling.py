@@ -12,12 +12,11 @@ per process; the reward server counts scored items with the same field (see docs
 from __future__ import annotations
 
 import os
-import threading
 
 from rest_framework.throttling import BaseThrottle
 
 from annotation.models import ApiToken
-from annotation.ratelimit import TokenBucket
+from annotation.ratelimit import TokenBuckets
 
 
 def _default_limit() -> int:
@@ -27,14 +26,12 @@ def _default_limit() -> int:
         return 0
 
 
-_buckets: dict[int, TokenBucket] = {}
-_lock = threading.Lock()
+_buckets = TokenBuckets()
 
 
 def reset_buckets() -> None:
     """Forget every bucket (tests; a restarted process starts empty too)."""
-    with _lock:
-        _buckets.clear()
+    _buckets.clear()
 
 
 class TokenRateThrottle(BaseThrottle):
@@ -48,13 +45,7 @@ class TokenRateThrottle(BaseThrottle):
         limit = token.rate_limit_per_minute or _default_limit()
         if not limit:
             return True
-        with _lock:
-            bucket = _buckets.get(token.pk)
-            if bucket is None or bucket.capacity != limit:
-                if len(_buckets) > 100_000:
-                    _buckets.clear()
-                bucket = _buckets[token.pk] = TokenBucket(limit)
-            wait = bucket.take()
+        wait = _buckets.take(token.pk, limit)
         if wait > 0:
             self._wait = wait
             return False

@@ -20,6 +20,7 @@ from training.services.runs import retrain_due
 
 REAP_EVERY_S = float(os.environ.get("PREFLAB_REAP_EVERY_S", "60"))
 RETRAIN_CHECK_EVERY_S = float(os.environ.get("PREFLAB_RETRAIN_CHECK_EVERY_S", "300"))
+EXPIRES_FLOOR_S = 30.0
 
 
 @shared_task(name="training.run.execute", acks_late=True)
@@ -53,14 +54,16 @@ try:  # the Celery app is a stage before us (config): add our tasks to the beat 
     from config.celery import app as _app
 
     # ``expires``: with the embedded worker (one process, `manage.py serve`) a long training run delays
-    # these; an expired message is dropped instead of piling up behind it.
+    # these; an expired message is dropped instead of piling up behind it. Not under EXPIRES_FLOOR_S
+    # seconds, though: with a short period (tests, an impatient operator) a worker that is merely a
+    # little behind would otherwise drop every one of them.
     for _name, _every in (
         ("training.runs.reap", REAP_EVERY_S),
         ("training.runs.retrain", RETRAIN_CHECK_EVERY_S),
         ("training.runs.requeue", REAP_EVERY_S),
     ):
         _app.conf.beat_schedule.setdefault(
-            _name, {"task": _name, "schedule": _every, "options": {"expires": _every}}
+            _name, {"task": _name, "schedule": _every, "options": {"expires": max(_every, EXPIRES_FLOOR_S)}}
         )
 except ImportError:  # pragma: no cover - used outside the Django project
     pass

@@ -47,7 +47,7 @@ def test_embedded_worker_beat_reaps_a_crashed_run_on_the_filesystem_broker(setti
     """The worker `serve` starts, on SQLite and the file-system broker: its embedded beat sends the reaper,
     which fails a run left `running` with a silent heartbeat after the worker had started."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "CELERY_", "DJANGO_"))}
-    env.update(PREFLAB_DATA_DIR=str(tmp_path), PREFLAB_REAP_EVERY_S="2", PREFLAB_RETRAIN_CHECK_EVERY_S="2")
+    env.update(PREFLAB_DATA_DIR=str(tmp_path), PREFLAB_REAP_EVERY_S="3", PREFLAB_RETRAIN_CHECK_EVERY_S="5")
     migrate = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=REPO,

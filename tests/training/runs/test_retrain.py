@@ -11,7 +11,7 @@ from annotation.models import Judgment, Role
 from tests.factories import add_member, make_project, make_task, make_token, make_user
 from tests.training.runs.conftest import TINY_CONFIG
 from training.models import DatasetSnapshot, JobStatus, TrainingRun
-from training.run_tasks import run_retrain_task
+from training.run_tasks import EXPIRES_FLOOR_S, run_retrain_task
 from training.services.runs import judgments_since_last_snapshot, retrain_check, reward_run_create
 from training.services.snapshots import snapshot_build, snapshot_create
 
@@ -131,6 +131,11 @@ def test_periodic_task_skips_projects_never_trained_and_is_on_the_beat_schedule(
     from config.celery import app
 
     assert app.conf.beat_schedule["training.runs.retrain"]["task"] == run_retrain_task.name
+    # a periodic message expires (dropped behind a long run) but never sooner than the floor: with a short
+    # period, a worker a little behind would otherwise drop every one of them
+    for name in ("training.runs.reap", "training.runs.retrain", "training.runs.requeue"):
+        entry = app.conf.beat_schedule[name]
+        assert entry["options"]["expires"] == max(entry["schedule"], EXPIRES_FLOOR_S) >= 30
 
 
 def test_retrain_api_route(trained_project):

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from annotation.ratelimit import TokenBuckets
+from annotation.ratelimit import token_buckets
 from rewardsvc.batching import BatcherClosed, BatchingConfig, MicroBatcher, QueueFull
 from rewardsvc.scoring import EncodedInput, RewardScorer, sigmoid
 
@@ -77,6 +77,9 @@ class ServerConfig:
     """``PREFLAB_RM_MAX_BODY_BYTES``: a larger request body answers 413."""
     default_rate_limit_per_minute: int = 0
     """Scored items per minute per token when the token sets none (``PREFLAB_RM_RATE_LIMIT``; 0: none)."""
+    rate_limit_url: str | None = None
+    """Redis for the rate-limit buckets (``PREFLAB_CACHE_URL``): replicas then share each token's limit.
+    Unset: each process counts alone."""
     token_cache_seconds: float = 30.0
     """How long a token lookup is cached (``PREFLAB_RM_TOKEN_CACHE_SECONDS``); revocation takes this long."""
     trusted_networks: list[str] = field(default_factory=list)
@@ -107,6 +110,7 @@ class ServerConfig:
             max_chars_per_item=_env_int("PREFLAB_RM_MAX_CHARS", 50_000),
             max_body_bytes=_env_int("PREFLAB_RM_MAX_BODY_BYTES", 16 * 1024 * 1024),
             default_rate_limit_per_minute=_env_int("PREFLAB_RM_RATE_LIMIT", 0),
+            rate_limit_url=os.environ.get("PREFLAB_CACHE_URL", "").strip() or None,
             token_cache_seconds=_env_float("PREFLAB_RM_TOKEN_CACHE_SECONDS", 30.0),
             trusted_networks=[n for n in networks if n],
             poll_seconds=_env_float("PREFLAB_RM_POLL_SECONDS", 5.0),
@@ -318,7 +322,7 @@ class RewardService:
         self.networks = [ipaddress.ip_network(n, strict=False) for n in config.trusted_networks]
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rm-db")
         self._token_cache: dict[str, tuple[float, Any]] = {}
-        self._buckets = TokenBuckets()
+        self._buckets = token_buckets(config.rate_limit_url, "rm")
         self._samples: deque[dict] = deque(maxlen=10_000)
         self._tasks: list[asyncio.Task] = []
         self.ready = False
@@ -463,11 +467,11 @@ class RewardService:
         self._token_cache[key] = (now + ttl, info)
         return info
 
-    def charge(self, principal: Principal, cost: int) -> None:
+    async def charge(self, principal: Principal, cost: int) -> None:
         limit = principal.rate_limit_per_minute or self.config.default_rate_limit_per_minute
         if not limit or principal.token_id is None:
             return
-        wait = self._buckets.take(principal.token_id, limit, cost)
+        wait = await self._buckets.atake(principal.token_id, limit, cost)
         if wait > 0:
             raise ApiError(
                 429,
@@ -655,7 +659,7 @@ async def score_route(request: Request, service: RewardService) -> Response:
     if bad:
         raise ApiError(400, "invalid", next(iter(bad)) + ": " + next(iter(bad.values()))[0], fields=bad)
     normalize = bool(data.get("normalize", False))
-    service.charge(principal, len(items))
+    await service.charge(principal, len(items))
     with service.models.acquire() as model:
         _check_model(model, data.get("model"))
         _want_normalize(model, normalize)
@@ -706,7 +710,7 @@ async def get_reward_route(request: Request, service: RewardService) -> Response
     for i, q in enumerate(queries):
         service.check_text(q, f"query[{i}]")
     normalize = request.query_params.get("normalize", "").lower() in ("1", "true", "yes")
-    service.charge(principal, len(queries))
+    await service.charge(principal, len(queries))
     with service.models.acquire() as model:
         _want_normalize(model, normalize)
         pairs = [
@@ -748,7 +752,7 @@ async def _classify_core(
     use_activation = data.get("use_activation")
     if use_activation is None:
         use_activation = data.get("activation", True)
-    service.charge(principal, len(inputs))
+    await service.charge(principal, len(inputs))
     with service.models.acquire() as model:
         _check_model(model, data.get("model"))
         rewards, encoded = await service.score(

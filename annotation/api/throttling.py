@@ -5,18 +5,20 @@ caps the requests made with it: a token bucket that holds one minute's worth, so
 pass and a steady client gets the limit per minute. Over it, the answer is 429 with ``Retry-After``.
 Sessions (the web UI) are not limited here; login attempts are limited by the login view.
 
-The buckets live in the web process, so with several web replicas (or gunicorn workers) the limit applies
-per process; the reward server counts scored items with the same field (see docs/security.md).
+With ``PREFLAB_CACHE_URL`` (Redis) the buckets live in Redis, so the limit holds across gunicorn workers
+and web replicas; without it (``make run``) each process counts alone. The reward server counts scored
+items with the same field, in its own buckets (see docs/security.md).
 """
 
 from __future__ import annotations
 
 import os
 
+from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
 from annotation.models import ApiToken
-from annotation.ratelimit import TokenBuckets
+from annotation.ratelimit import RedisTokenBuckets, TokenBuckets, token_buckets
 
 
 def _default_limit() -> int:
@@ -26,12 +28,21 @@ def _default_limit() -> int:
         return 0
 
 
-_buckets = TokenBuckets()
+_buckets: dict[str, TokenBuckets | RedisTokenBuckets] = {}
+
+
+def _buckets_for_settings() -> TokenBuckets | RedisTokenBuckets:
+    """The buckets for the configured ``CACHE_URL`` (looked up per call, so settings overrides apply)."""
+    url = getattr(settings, "CACHE_URL", "") or ""
+    buckets = _buckets.get(url)
+    if buckets is None:
+        buckets = _buckets.setdefault(url, token_buckets(url, "api"))
+    return buckets
 
 
 def reset_buckets() -> None:
     """Forget every bucket (tests; a restarted process starts empty too)."""
-    _buckets.clear()
+    _buckets_for_settings().clear()
 
 
 class TokenRateThrottle(BaseThrottle):
@@ -45,7 +56,7 @@ class TokenRateThrottle(BaseThrottle):
         limit = token.rate_limit_per_minute or _default_limit()
         if not limit:
             return True
-        wait = _buckets.take(token.pk, limit)
+        wait = _buckets_for_settings().take(token.pk, limit)
         if wait > 0:
             self._wait = wait
             return False

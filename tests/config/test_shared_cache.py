@@ -1,5 +1,6 @@
 """``PREFLAB_CACHE_URL``: with a Redis URL every web process shares one Django cache, so the login limiter's
-count of failed attempts made through one process locks the login in another."""
+count of failed attempts made through one process locks the login in another, and one set of API rate-limit
+buckets, so requests made with a token in one process count against its limit in another."""
 
 from __future__ import annotations
 
@@ -60,6 +61,58 @@ def test_login_failures_are_counted_across_processes(redis_url, require_postgres
             assert other.post("/accounts/login/", {"username": "x", "password": "y"}).status_code == 200
     finally:
         _forget(redis_url)
+
+
+# Run in another process: 3 API requests with the token in PREFLAB_TEST_TOKEN (its limit is 3 per minute).
+THREE_API_CALLS = """
+import os
+from rest_framework.test import APIClient
+api = APIClient()
+api.credentials(HTTP_AUTHORIZATION="Bearer " + os.environ["PREFLAB_TEST_TOKEN"])
+codes = [api.get("/api/v1/projects/").status_code for _ in range(3)]
+assert codes == [200] * 3, codes
+print("ok")
+"""
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_api_rate_limit_is_counted_across_processes(redis_url, require_postgres):
+    from rest_framework.test import APIClient
+
+    from annotation.api.throttling import reset_buckets
+    from annotation.models import ApiToken, Role
+    from tests.factories import make_token, make_user
+
+    user = make_user(Role.ANNOTATOR)
+    raw = make_token(user, ["annotate"], name="shared")
+    ApiToken.objects.filter(name="shared").update(rate_limit_per_minute=3)
+    with override_settings(CACHE_URL=redis_url):
+        reset_buckets()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PREFLAB_CACHE"))}
+    env.update(DATABASE_URL=_db_url(), PREFLAB_CACHE_URL=redis_url, PREFLAB_TEST_TOKEN=raw, DEBUG="1")
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", THREE_API_CALLS],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    try:
+        with override_settings(CACHE_URL=redis_url):
+            api = APIClient()
+            api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+            response = api.get("/api/v1/projects/")
+            assert response.status_code == 429  # the 4th request, the first made in this process
+            assert 1 <= int(response["Retry-After"]) <= 20
+        # without the shared store this process counts alone: its own fresh bucket lets the request through
+        reset_buckets()
+        assert api.get("/api/v1/projects/").status_code == 200
+    finally:
+        with override_settings(CACHE_URL=redis_url):
+            reset_buckets()
 
 
 def _shared(redis_url: str) -> dict:

@@ -4,6 +4,7 @@ scores across routes and with a direct forward, batching across requests, auth a
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 
 import httpx
@@ -234,6 +235,58 @@ def test_auth_scopes_limits_and_rate_limits(served, reward_server):
         assert reload == {"swapped": False, "model": f"rm-p{project.pk}-v1", "model_version": 1}
         # no trusted network by default: a header-less request from loopback is refused
         assert httpx.post(srv.url + "/get_reward", json={"query": ["Hi there"]}).status_code == 401
+
+
+@pytest.mark.redis
+def test_replicas_on_one_redis_share_each_tokens_rate_limit(served, reward_server, redis_url):
+    """Two server processes' worth of state (two apps, two ports) with ``PREFLAB_CACHE_URL`` on one Redis:
+    items scored through one replica count against the token's limit on the other."""
+    project, _, _, _ = served
+    limited = make_token(make_user(Role.ANNOTATOR), ["score"], name="shared-limit")
+    ApiToken.objects.filter(name="shared-limit").update(rate_limit_per_minute=3)
+    config = ServerConfig(project_id=project.pk, poll_seconds=0, sample_rate=0, rate_limit_url=redis_url)
+    item = {"prompt": "Hi", "response": " there"}
+    lim = {"Authorization": f"Bearer {limited}"}
+    with reward_server(config) as first, reward_server(config) as second:
+        first.service._buckets.clear()
+        try:
+            assert httpx.post(
+                first.url + "/v1/reward/score", json={"items": [item] * 2}, headers=lim
+            ).is_success
+            assert httpx.post(second.url + "/v1/reward/score", json={"items": [item]}, headers=lim).is_success
+            r = httpx.post(second.url + "/v1/reward/score", json={"items": [item]}, headers=lim)
+            assert r.status_code == 429 and r.json()["error"]["code"] == "throttled"
+            assert 1 <= int(r.headers["retry-after"]) <= 20  # one item's worth at 3 per minute
+            r = httpx.post(first.url + "/get_reward", json={"query": ["Hi there"]}, headers=lim)
+            assert r.status_code == 429  # every route charges the same bucket
+        finally:
+            first.service._buckets.clear()
+
+
+def test_an_unreachable_rate_limit_store_falls_back_to_per_process_limits(served, reward_server):
+    """Redis down (nothing listens on port 1): requests still succeed and the limit still holds, counted in
+    this process, with a warning; the store is not retried on every request."""
+    project, _, _, _ = served
+    limited = make_token(make_user(Role.ANNOTATOR), ["score"], name="fallback-limit")
+    ApiToken.objects.filter(name="fallback-limit").update(rate_limit_per_minute=2)
+    config = ServerConfig(
+        project_id=project.pk, poll_seconds=0, sample_rate=0, rate_limit_url="redis://127.0.0.1:1/0"
+    )
+    item = {"prompt": "Hi", "response": " there"}
+    lim = {"Authorization": f"Bearer {limited}"}
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logging.getLogger("preflab.ratelimit").addHandler(handler)
+    try:
+        with reward_server(config) as srv:
+            url = srv.url + "/v1/reward/score"
+            codes = [httpx.post(url, json={"items": [item]}, headers=lim).status_code for _ in range(3)]
+    finally:
+        logging.getLogger("preflab.ratelimit").removeHandler(handler)
+    assert codes == [200, 200, 429]
+    warnings = [r for r in records if "unreachable" in r.getMessage()]
+    assert len(warnings) == 1  # one failure, then local counting until the retry time
 
 
 def test_trusted_network_setting_lets_headerless_clients_in(served, reward_server):

@@ -42,6 +42,14 @@ if not SECRET_KEY:
     SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - development default, refused in production
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# How many reverse proxies in front of the web app append the client's address to X-Forwarded-For. 0 (the
+# default): the socket's peer (REMOTE_ADDR) is the client. N: the N-th address from the right is, so the
+# login limit counts real clients behind a load balancer instead of the balancer. Addresses a client wrote
+# itself (further left) are never trusted. Set it to exactly the number of proxies you run.
+try:
+    TRUSTED_PROXIES = max(0, int(os.environ.get("PREFLAB_TRUSTED_PROXIES", "0")))
+except ValueError as exc:
+    raise ImproperlyConfigured("PREFLAB_TRUSTED_PROXIES must be a whole number of proxies") from exc
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -71,11 +73,28 @@ def broker_status() -> str:
         return f"unavailable: {exc.__class__.__name__}"
 
 
+def client_address(request: HttpRequest) -> str:
+    """The client's address: ``REMOTE_ADDR``, or with ``TRUSTED_PROXIES = N`` the N-th entry from the right
+    of ``X-Forwarded-For`` (the one the outermost of our proxies appended), as werkzeug's ProxyFix does.
+    A header with fewer entries, or one that is not an IP address, falls back to ``REMOTE_ADDR``."""
+    remote = request.META.get("REMOTE_ADDR", "?")
+    trusted = settings.TRUSTED_PROXIES
+    if not trusted:
+        return remote
+    hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+    if len(hops) < trusted:
+        return remote
+    try:
+        return str(ipaddress.ip_address(hops[-trusted]))
+    except ValueError:
+        return remote
+
+
 class RateLimitedLoginView(auth_views.LoginView):
     """Django's login view with a per-IP limit on failed attempts (cache-based)."""
 
     def _key(self) -> str:
-        return f"login-fail:{self.request.META.get('REMOTE_ADDR', '?')}"
+        return f"login-fail:{client_address(self.request)}"
 
     def post(self, request, *args, **kwargs):
         if cache.get(self._key(), 0) >= LOGIN_ATTEMPTS_PER_WINDOW:

@@ -43,3 +43,43 @@ def test_guessing_through_the_site_login_is_stopped_for_the_admin_too(client, db
     response = client.post("/accounts/login/", {"username": admin.username, "password": "right-password-1"})
     assert response.status_code == 429
     assert "_auth_user_id" not in client.session
+
+
+def _fail(client, n: int, forwarded: str) -> list[int]:
+    return [
+        client.post(
+            "/accounts/login/", {"username": "nobody", "password": "wrong"}, HTTP_X_FORWARDED_FOR=forwarded
+        ).status_code
+        for _ in range(n)
+    ]
+
+
+def test_behind_a_trusted_proxy_the_limit_counts_each_client_not_the_proxy(db, empty_cache, settings):
+    """``PREFLAB_TRUSTED_PROXIES=1``: every request comes from the balancer's address (REMOTE_ADDR), and the
+    address it appended to X-Forwarded-For is the client. One guessing client is stopped, others are not,
+    and a client cannot dodge the count by writing its own X-Forwarded-For."""
+    from django.test import Client
+
+    settings.TRUSTED_PROXIES = 1
+    proxy = Client(REMOTE_ADDR="10.0.0.2")
+    assert _fail(proxy, 10, "203.0.113.5") == [200] * 10
+    assert _fail(proxy, 1, "203.0.113.5") == [429]
+    # a forged entry to the left of what our proxy appended changes nothing
+    assert _fail(proxy, 1, "198.51.100.1, 203.0.113.5") == [429]
+    # another client behind the same balancer still gets the form
+    assert _fail(proxy, 1, "203.0.113.6") == [200]
+    # a request without the header (straight to the app) counts by the socket's address
+    assert proxy.post("/accounts/login/", {"username": "x", "password": "y"}).status_code == 200
+    assert cache.get("login-fail:10.0.0.2") == 1
+    # garbage in the header falls back to the socket's address too
+    assert _fail(proxy, 1, "not-an-ip") == [200]
+    assert cache.get("login-fail:10.0.0.2") == 2
+
+
+def test_without_trusted_proxies_the_forwarded_header_is_ignored(db, empty_cache, settings):
+    from django.test import Client
+
+    settings.TRUSTED_PROXIES = 0
+    direct = Client(REMOTE_ADDR="192.0.2.9")
+    # a client rotating a made-up X-Forwarded-For is still one address
+    assert [_fail(direct, 1, f"203.0.113.{i}")[0] for i in range(11)] == [200] * 10 + [429]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from annotation.management.commands.serve import worker_command
+from tests.processes import manage_shell
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,16 +31,7 @@ def test_worker_command_embeds_beat_with_its_schedule_in_the_data_dir(settings, 
 
 
 def _manage_shell(env: dict[str, str], code: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout.strip().splitlines()[-1]
+    return manage_shell(env, code).strip().splitlines()[-1]
 
 
 @pytest.mark.slow

@@ -13,6 +13,8 @@ import pytest
 from django.db import connection
 from django.test import Client, override_settings
 
+from tests.processes import manage_shell
+
 REPO = Path(__file__).resolve().parents[2]
 ADDRESS = "10.9.8.7"
 
@@ -41,16 +43,7 @@ def test_login_failures_are_counted_across_processes(redis_url, require_postgres
     _forget(redis_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PREFLAB_CACHE"))}
     env.update(DATABASE_URL=_db_url(), PREFLAB_CACHE_URL=redis_url, DEBUG="1")
-    done = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", FAIL_TEN_TIMES],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "backend: RedisCache" in done.stdout
+    assert "backend: RedisCache" in manage_shell(env, FAIL_TEN_TIMES)
 
     try:
         with override_settings(CACHES=_shared(redis_url)):
@@ -91,15 +84,7 @@ def test_api_rate_limit_is_counted_across_processes(redis_url, require_postgres)
         reset_buckets()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PREFLAB_CACHE"))}
     env.update(DATABASE_URL=_db_url(), PREFLAB_CACHE_URL=redis_url, PREFLAB_TEST_TOKEN=raw, DEBUG="1")
-    done = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", THREE_API_CALLS],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    manage_shell(env, THREE_API_CALLS)
     try:
         with override_settings(CACHE_URL=redis_url):
             api = APIClient()

@@ -8,26 +8,27 @@ web users are not limited by scopes (their role still applies).
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from annotation.models import ApiToken, Project, Role
 
 
+def live_tokens() -> QuerySet[ApiToken]:
+    """Tokens that authenticate now: not revoked, not expired, and their user is active."""
+    return ApiToken.objects.select_related("user").filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()),
+        revoked_at__isnull=True,
+        user__is_active=True,
+    )
+
+
 def token_lookup(raw_key: str) -> ApiToken | None:
     """The live token for a raw key, or None (unknown, revoked, expired or inactive user)."""
     if not raw_key:
         return None
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(key_hash=ApiToken.hash_key(raw_key), revoked_at__isnull=True)
-        .first()
-    )
-    if token is None or not token.user.is_active:
-        return None
-    if token.expires_at is not None and token.expires_at <= timezone.now():
-        return None
-    return token
+    return live_tokens().filter(key_hash=ApiToken.hash_key(raw_key)).first()
 
 
 class TokenAuthentication(authentication.BaseAuthentication):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -94,6 +95,44 @@ def token_info(raw_key: str) -> TokenInfo | None:
         rate_limit_per_minute=token.rate_limit_per_minute,
         is_staff=bool(user.is_staff or has_role(user, "admin", "engineer")),
     )
+
+
+def token_infos_by_id(token_ids: Iterable[int], chunk: int = 1000) -> dict[int, TokenInfo]:
+    """The tokens among ``token_ids`` that still authenticate, as ``token_info`` would resolve them now;
+    revoked, expired and deleted tokens and those of deactivated users are absent. Two queries per chunk."""
+    from django.contrib.auth import get_user_model
+
+    from annotation.auth import live_tokens
+    from annotation.models import Role
+
+    ids = sorted(set(token_ids))
+    staff_groups = [Role.ADMIN.value, Role.ENGINEER.value]
+    out: dict[int, TokenInfo] = {}
+    for start in range(0, len(ids), chunk):
+        rows = list(
+            live_tokens()
+            .filter(pk__in=ids[start : start + chunk])
+            .values(
+                "pk", "scopes", "rate_limit_per_minute", "user_id", "user__is_staff", "user__is_superuser"
+            )
+        )
+        user_ids = {row["user_id"] for row in rows}
+        in_staff_group = set(
+            get_user_model()
+            .groups.through.objects.filter(user_id__in=user_ids, group__name__in=staff_groups)
+            .values_list("user_id", flat=True)
+        )
+        for row in rows:
+            out[row["pk"]] = TokenInfo(
+                token_id=row["pk"],
+                user_id=row["user_id"],
+                scopes=tuple(row["scopes"] or ()),
+                rate_limit_per_minute=row["rate_limit_per_minute"],
+                is_staff=bool(
+                    row["user__is_staff"] or row["user__is_superuser"] or row["user_id"] in in_staff_group
+                ),
+            )
+    return out
 
 
 def scored_sample_recent(

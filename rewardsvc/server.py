@@ -81,7 +81,11 @@ class ServerConfig:
     """Redis for the rate-limit buckets (``PREFLAB_CACHE_URL``): replicas then share each token's limit.
     Unset: each process counts alone."""
     token_cache_seconds: float = 30.0
-    """How long a token lookup is cached (``PREFLAB_RM_TOKEN_CACHE_SECONDS``); revocation takes this long."""
+    """How long a token lookup is cached (``PREFLAB_RM_TOKEN_CACHE_SECONDS``)."""
+    token_check_seconds: float = 2.0
+    """How often the cached tokens are checked against the database (``PREFLAB_RM_TOKEN_CHECK_SECONDS``): a
+    revoked or expired token, or a deactivated user, stops working within this long, and changed scopes or
+    limits apply. One or two small queries per check. 0: off (then revocation takes the cache time)."""
     trusted_networks: list[str] = field(default_factory=list)
     """CIDRs whose requests need no token (``PREFLAB_RM_TRUSTED_NETWORKS``; empty = off, the default)."""
     poll_seconds: float = 5.0
@@ -112,6 +116,7 @@ class ServerConfig:
             default_rate_limit_per_minute=_env_int("PREFLAB_RM_RATE_LIMIT", 0),
             rate_limit_url=os.environ.get("PREFLAB_CACHE_URL", "").strip() or None,
             token_cache_seconds=_env_float("PREFLAB_RM_TOKEN_CACHE_SECONDS", 30.0),
+            token_check_seconds=_env_float("PREFLAB_RM_TOKEN_CHECK_SECONDS", 2.0),
             trusted_networks=[n for n in networks if n],
             poll_seconds=_env_float("PREFLAB_RM_POLL_SECONDS", 5.0),
             sample_rate=_env_float("PREFLAB_RM_SAMPLE_RATE", 0.01),
@@ -358,6 +363,8 @@ class RewardService:
             self._tasks.append(asyncio.get_running_loop().create_task(self._poll()))
         if self._sample_mod and self.config.project_id is not None:
             self._tasks.append(asyncio.get_running_loop().create_task(self._flush_samples_forever()))
+        if self.config.token_check_seconds > 0:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._check_tokens_forever()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -448,6 +455,35 @@ class RewardService:
         except ValueError:
             return False
         return any(addr in net for net in self.networks)
+
+    async def check_cached_tokens(self) -> int:
+        """Drop cached tokens that no longer authenticate and refresh the others' scopes and limits from
+        the database. Returns how many were dropped."""
+        from rewardsvc.selectors import token_infos_by_id
+
+        ids = {info.token_id for _, info in self._token_cache.values() if info is not None}
+        if not ids:
+            return 0
+        live = await self.db(token_infos_by_id, ids)
+        dropped = 0
+        for key, (expires, info) in list(self._token_cache.items()):
+            if info is None or info.token_id not in ids:
+                continue  # a miss, or cached after the query started
+            fresh = live.get(info.token_id)
+            if fresh is None:
+                self._token_cache.pop(key, None)  # the next request looks it up (and is refused)
+                dropped += 1
+            elif fresh != info:
+                self._token_cache[key] = (expires, fresh)
+        return dropped
+
+    async def _check_tokens_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.token_check_seconds)
+            try:
+                await self.check_cached_tokens()
+            except Exception as exc:  # noqa: BLE001 - keep the cache as it is; the next check tries again
+                log.warning("token check failed: %s: %s", exc.__class__.__name__, exc)
 
     async def _lookup(self, raw: str):
         from rewardsvc.selectors import token_info

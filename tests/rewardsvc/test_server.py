@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 
 import httpx
 import pytest
@@ -235,6 +236,76 @@ def test_auth_scopes_limits_and_rate_limits(served, reward_server):
         assert reload == {"swapped": False, "model": f"rm-p{project.pk}-v1", "model_version": 1}
         # no trusted network by default: a header-less request from loopback is refused
         assert httpx.post(srv.url + "/get_reward", json={"query": ["Hi there"]}).status_code == 401
+
+
+def test_revocation_deactivation_and_new_limits_reach_a_running_server_within_the_check_time(
+    served, reward_server
+):
+    """Token lookups are cached for 30 s, but every ``token_check_seconds`` the server checks its cached
+    tokens against the database: a revoked token, a deactivated user's token and a lowered limit take
+    effect within that, not after the cache time."""
+    from django.utils import timezone
+
+    from annotation.services.projects import api_token_revoke
+
+    project, _, _, _ = served
+    revoked_user, inactive_user, limited_user = (make_user(Role.ANNOTATOR) for _ in range(3))
+    to_revoke = make_token(revoked_user, ["score"], name="to-revoke")
+    to_deactivate = make_token(inactive_user, ["score"], name="to-deactivate")
+    to_limit = make_token(limited_user, ["score"], name="to-limit")
+    config = ServerConfig(
+        project_id=project.pk, poll_seconds=0, sample_rate=0, token_cache_seconds=30, token_check_seconds=0.2
+    )
+    item = {"prompt": "Hi", "response": " there"}
+
+    def score(raw: str) -> int:
+        return httpx.post(
+            url, json={"items": [item] * 2}, headers={"Authorization": f"Bearer {raw}"}
+        ).status_code
+
+    def eventually(raw: str, status: int) -> None:
+        deadline = time.monotonic() + 10
+        while score(raw) != status:
+            assert time.monotonic() < deadline, f"still not {status} after 10 s"
+            time.sleep(0.1)
+
+    with reward_server(config) as srv:
+        url = srv.url + "/v1/reward/score"
+        assert [score(t) for t in (to_revoke, to_deactivate, to_limit)] == [200, 200, 200]  # all cached now
+        api_token_revoke(token=ApiToken.objects.get(name="to-revoke"))
+        type(inactive_user).objects.filter(pk=inactive_user.pk).update(is_active=False)
+        ApiToken.objects.filter(name="to-limit").update(rate_limit_per_minute=1)
+        started = time.monotonic()
+        eventually(to_revoke, 401)
+        eventually(to_deactivate, 401)
+        eventually(to_limit, 429)  # 2 items over a limit of 1 per minute
+        assert time.monotonic() - started < 10  # far under the 30 s cache time
+        # an expired token goes the same way
+        expiring = make_token(make_user(Role.ANNOTATOR), ["score"], name="expiring")
+        assert score(expiring) == 200
+        ApiToken.objects.filter(name="expiring").update(expires_at=timezone.now())
+        eventually(expiring, 401)
+
+
+def test_token_infos_by_id_keeps_only_live_tokens_and_resolves_staff():
+    from django.contrib.auth.models import Group
+    from django.utils import timezone
+
+    from rewardsvc.selectors import token_info, token_infos_by_id
+
+    engineer, annotator, gone = make_user(Role.ENGINEER), make_user(Role.ANNOTATOR), make_user(Role.ANNOTATOR)
+    raw_engineer = make_token(engineer, ["score", "train"], name="e")
+    raw_annotator = make_token(annotator, ["score"], name="a")
+    make_token(gone, ["score"], name="g")
+    ids = dict(ApiToken.objects.values_list("name", "pk"))
+    ApiToken.objects.filter(name="g").update(expires_at=timezone.now())
+    live = token_infos_by_id([ids["e"], ids["a"], ids["g"], 10**9], chunk=1)
+    assert set(live) == {ids["e"], ids["a"]}
+    # the same answer as the per-request lookup
+    assert live[ids["e"]] == token_info(raw_engineer) and live[ids["e"]].is_staff
+    assert live[ids["a"]] == token_info(raw_annotator) and not live[ids["a"]].is_staff
+    annotator.groups.add(Group.objects.get(name=Role.ENGINEER))
+    assert token_infos_by_id([ids["a"]])[ids["a"]].is_staff
 
 
 @pytest.mark.redis

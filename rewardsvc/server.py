@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -360,11 +360,27 @@ class RewardService:
             and self.config.version is None
             and self.config.poll_seconds > 0
         ):
-            self._tasks.append(asyncio.get_running_loop().create_task(self._poll()))
+            self._every(self.config.poll_seconds, self.reload, "reward model reload failed")
         if self._sample_mod and self.config.project_id is not None:
-            self._tasks.append(asyncio.get_running_loop().create_task(self._flush_samples_forever()))
+            self._every(
+                self.config.sample_flush_seconds, self._flush_samples, "could not store scored samples"
+            )
         if self.config.token_check_seconds > 0:
-            self._tasks.append(asyncio.get_running_loop().create_task(self._check_tokens_forever()))
+            self._every(self.config.token_check_seconds, self.check_cached_tokens, "token check failed")
+
+    def _every(self, seconds: float, job: Callable[[], Awaitable], failure: str) -> None:
+        """Run ``job`` every ``seconds`` until ``stop``; a failure is logged and the next round tries again
+        (the server keeps serving what it has: the current model, cached tokens, buffered samples)."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await job()
+                except Exception:  # noqa: BLE001
+                    log.warning(failure, exc_info=True)
+
+        self._tasks.append(asyncio.get_running_loop().create_task(loop()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -410,14 +426,6 @@ class RewardService:
         )
         self.load_error = None
         return True
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.poll_seconds)
-            try:
-                await self.reload()
-            except Exception:  # keep serving the current model; the next poll tries again
-                log.exception("reward model reload failed")
 
     # --- auth ---
     async def authenticate(self, request: Request, scope: str = "score") -> Principal:
@@ -476,14 +484,6 @@ class RewardService:
             elif fresh != info:
                 self._token_cache[key] = (expires, fresh)
         return dropped
-
-    async def _check_tokens_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.token_check_seconds)
-            try:
-                await self.check_cached_tokens()
-            except Exception as exc:  # noqa: BLE001 - keep the cache as it is; the next check tries again
-                log.warning("token check failed: %s: %s", exc.__class__.__name__, exc)
 
     async def _lookup(self, raw: str):
         from rewardsvc.selectors import token_info
@@ -582,14 +582,6 @@ class RewardService:
             rows.append(self._samples.popleft())
         if rows:
             await self.db(scored_samples_record, rows=rows)
-
-    async def _flush_samples_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.sample_flush_seconds)
-            try:
-                await self._flush_samples()
-            except Exception:
-                log.exception("could not store scored samples")
 
 
 # --- request parsing helpers ------------------------------------------------------------------------------

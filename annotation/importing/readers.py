@@ -269,16 +269,58 @@ def _read_parquet(source: Source, max_bytes: int | None = None) -> Iterator[tupl
         raise ImportTooLarge(
             f"the Parquet file holds {declared} bytes uncompressed; the limit is {max_bytes}"
         )
+    # Text columns are read as dictionaries (Parquet stores repeated values once), so a batch's decoded
+    # size is computed from value lengths and indices before anything is expanded: a file whose few
+    # kilobytes decode to gigabytes is refused without allocating them. Other columns (nested lists of
+    # responses) are decoded by pyarrow, in small batches so one batch cannot blow up far.
+    text_columns = [
+        f.name
+        for f in parquet.schema_arrow
+        if pa.types.is_string(f.type)
+        or pa.types.is_large_string(f.type)
+        or pa.types.is_binary(f.type)
+        or pa.types.is_large_binary(f.type)
+    ]
+    if text_columns:
+        if not isinstance(source, str | os.PathLike) and hasattr(source, "seek"):
+            source.seek(0)
+        parquet = pq.ParquetFile(source, read_dictionary=text_columns)
     number = expanded = 0
     for batch in parquet.iter_batches(batch_size=4096):
-        expanded += batch.nbytes  # decoded size: dictionary-encoded repeats count in full here
+        expanded += _decoded_nbytes(batch)
         if max_bytes is not None and expanded > max_bytes:
             raise ImportTooLarge(
                 f"the Parquet data expands to more than {max_bytes} bytes", location=f"row {number + 1}"
             )
-        for record in batch.to_pylist():
+        for record in _dictionary_decoded(batch).to_pylist():
             number += 1
             yield f"row {number}", record
+
+
+def _dictionary_decoded(batch):
+    """``batch`` with its dictionary columns decoded (vectorised; their size was checked first)."""
+    import pyarrow as pa
+
+    if not any(pa.types.is_dictionary(c.type) for c in batch.columns):
+        return batch
+    columns = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _decoded_nbytes(batch) -> int:
+    """The bytes ``batch`` takes once decoded: dictionary columns count each row's value in full (from the
+    dictionary's value lengths taken by the indices; nothing is expanded), other columns as they are."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    total = 0
+    for column in batch.columns:
+        if pa.types.is_dictionary(column.type):
+            lengths = pc.binary_length(column.dictionary)
+            total += int(pc.sum(pc.take(lengths, column.indices)).as_py() or 0) + column.indices.nbytes
+        else:
+            total += column.nbytes
+    return total
 
 
 def _read_hf(source: Source, *, split: str | None) -> Iterator[tuple[str, dict]]:

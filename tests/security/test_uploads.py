@@ -115,6 +115,7 @@ def test_compressed_upload_that_expands_past_the_limit_is_413_before_it_is_read(
     assert len(bomb) < 100_000 < len(inflated)
     settings.PREFLAB_MAX_IMPORT_BYTES = 100_000
     before = _counts()
+    importer.upload(bomb, name)  # warm up: first-use imports and caches are not what this measures
     tracemalloc.start()
     try:
         response = importer.upload(bomb, name)
@@ -150,6 +151,34 @@ def test_parquet_that_expands_past_the_limit_is_413(importer, settings, tmp_path
     error = importer.refused(importer.upload(data, "big.parquet"), 413)
     assert error["code"] == "too_large" and "Parquet" in error["message"]
     assert _counts() == before
+
+
+def test_parquet_dictionary_bomb_is_refused_before_it_is_decoded(importer, settings, tmp_path):
+    """One 1 MB text repeated in 4,096 rows: a few kilobytes on disk (Parquet keeps it once, in a
+    dictionary), 4 GB once decoded. It is refused from the dictionary's lengths, with Arrow's memory peak
+    far below the decoded size (decoding the first batch alone would take a gigabyte)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    big = "x" * 1_000_000
+    table = pa.table(
+        {
+            "prompt": pa.array([f"p{i}" for i in range(4096)]),
+            "chosen": pa.DictionaryArray.from_arrays(pa.array([0] * 4096, pa.int32()), pa.array([big])),
+            "rejected": pa.array(["no"] * 4096),
+        }
+    )
+    pq.write_table(table, tmp_path / "bomb.parquet", compression="zstd")
+    data = (tmp_path / "bomb.parquet").read_bytes()
+    assert len(data) < 200_000
+    settings.PREFLAB_MAX_IMPORT_BYTES = 50_000_000
+    pool = pa.default_memory_pool()
+    peak_before = pool.max_memory()
+    before = _counts()
+    error = importer.refused(importer.upload(data, "bomb.parquet"), 413)
+    assert error["code"] == "too_large" and "Parquet" in error["message"]
+    assert _counts() == before
+    assert pool.max_memory() - peak_before < 100_000_000
 
 
 def test_json_body_over_the_request_limit_is_a_json_413(importer, settings):

@@ -269,25 +269,21 @@ def _read_parquet(source: Source, max_bytes: int | None = None) -> Iterator[tupl
         raise ImportTooLarge(
             f"the Parquet file holds {declared} bytes uncompressed; the limit is {max_bytes}"
         )
-    # Text columns are read as dictionaries (Parquet stores repeated values once), so a batch's decoded
-    # size is computed from value lengths and indices before anything is expanded: a file whose few
-    # kilobytes decode to gigabytes is refused without allocating them. Other columns (nested lists of
-    # responses) are decoded by pyarrow, in small batches so one batch cannot blow up far.
-    text_columns = [
-        f.name
-        for f in parquet.schema_arrow
-        if pa.types.is_string(f.type)
-        or pa.types.is_large_string(f.type)
-        or pa.types.is_binary(f.type)
-        or pa.types.is_large_binary(f.type)
+    # Every text leaf (top-level or nested in lists and structs) is read as a dictionary (Parquet stores
+    # repeated values once), so a batch's decoded size is computed from the dictionaries' value lengths
+    # and the indices before anything is expanded: a file whose few kilobytes decode to gigabytes is
+    # refused without allocating them.
+    schema = parquet.schema
+    text_paths = [
+        schema.column(i).path for i in range(len(schema)) if schema.column(i).physical_type == "BYTE_ARRAY"
     ]
-    if text_columns:
+    if text_paths:
         if not isinstance(source, str | os.PathLike) and hasattr(source, "seek"):
             source.seek(0)
-        parquet = pq.ParquetFile(source, read_dictionary=text_columns)
+        parquet = pq.ParquetFile(source, read_dictionary=text_paths)
     number = expanded = 0
     for batch in parquet.iter_batches(batch_size=4096):
-        expanded += _decoded_nbytes(batch)
+        expanded += sum(_decoded_nbytes(column) for column in batch.columns)
         if max_bytes is not None and expanded > max_bytes:
             raise ImportTooLarge(
                 f"the Parquet data expands to more than {max_bytes} bytes", location=f"row {number + 1}"
@@ -298,7 +294,8 @@ def _read_parquet(source: Source, max_bytes: int | None = None) -> Iterator[tupl
 
 
 def _dictionary_decoded(batch):
-    """``batch`` with its dictionary columns decoded (vectorised; their size was checked first)."""
+    """``batch`` with its top-level dictionary columns decoded (vectorised, after their size was checked);
+    nested ones decode in ``to_pylist``."""
     import pyarrow as pa
 
     if not any(pa.types.is_dictionary(c.type) for c in batch.columns):
@@ -307,20 +304,36 @@ def _dictionary_decoded(batch):
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
-def _decoded_nbytes(batch) -> int:
-    """The bytes ``batch`` takes once decoded: dictionary columns count each row's value in full (from the
-    dictionary's value lengths taken by the indices; nothing is expanded), other columns as they are."""
+def _decoded_nbytes(array) -> int:
+    """The bytes ``array`` takes once decoded, without decoding it: a dictionary counts each row's value in
+    full (its value lengths taken by the indices); lists, maps and structs add up their children."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    total = 0
-    for column in batch.columns:
-        if pa.types.is_dictionary(column.type):
-            lengths = pc.binary_length(column.dictionary)
-            total += int(pc.sum(pc.take(lengths, column.indices)).as_py() or 0) + column.indices.nbytes
-        else:
-            total += column.nbytes
-    return total
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        values = array.dictionary
+        if not any(
+            check(values.type)
+            for check in (
+                pa.types.is_string,
+                pa.types.is_large_string,
+                pa.types.is_binary,
+                pa.types.is_large_binary,
+            )
+        ):  # numbers or nested values (an Arrow-written file may hold any dictionary): the mean value size
+            return array.indices.nbytes + len(array) * -(-values.nbytes // max(1, len(values)))
+        lengths = pc.binary_length(values)
+        return int(pc.sum(pc.take(lengths, array.indices)).as_py() or 0) + array.indices.nbytes
+    if pa.types.is_map(kind):
+        return array.offsets.nbytes + _decoded_nbytes(array.keys) + _decoded_nbytes(array.items)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _decoded_nbytes(array.flatten()) + (
+            0 if pa.types.is_fixed_size_list(kind) else array.offsets.nbytes
+        )
+    if pa.types.is_struct(kind):
+        return sum(_decoded_nbytes(child) for child in array.flatten())
+    return array.nbytes
 
 
 def _read_hf(source: Source, *, split: str | None) -> Iterator[tuple[str, dict]]:

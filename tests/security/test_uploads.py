@@ -181,6 +181,64 @@ def test_parquet_dictionary_bomb_is_refused_before_it_is_decoded(importer, setti
     assert pool.max_memory() - peak_before < 100_000_000
 
 
+def test_parquet_dictionary_bomb_in_a_nested_column_is_refused_before_it_is_decoded(
+    importer, settings, tmp_path
+):
+    """The same bomb inside a list of responses (a list<struct<text, model>> column)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 2048
+    texts = pa.DictionaryArray.from_arrays(
+        pa.array([0] * (2 * rows), pa.int32()), pa.array(["x" * 1_000_000])
+    )
+    models = pa.array(["m-a", "m-b"] * rows)
+    responses = pa.ListArray.from_arrays(
+        pa.array(range(0, 2 * rows + 1, 2), pa.int32()),
+        pa.StructArray.from_arrays([texts, models], names=["text", "model"]),
+    )
+    table = pa.table({"prompt": pa.array([f"p{i}" for i in range(rows)]), "responses": responses})
+    pq.write_table(table, tmp_path / "nested.parquet", compression="zstd")
+    data = (tmp_path / "nested.parquet").read_bytes()
+    assert len(data) < 200_000
+    settings.PREFLAB_MAX_IMPORT_BYTES = 50_000_000
+    pool = pa.default_memory_pool()
+    peak_before = pool.max_memory()
+    before = _counts()
+    error = importer.refused(importer.upload(data, "nested.parquet"), 413)
+    assert error["code"] == "too_large" and "Parquet" in error["message"]
+    assert _counts() == before
+    assert pool.max_memory() - peak_before < 100_000_000
+
+
+def test_parquet_with_arrow_dictionary_columns_imports_normally(importer, tmp_path):
+    """Files written from Arrow dictionary columns (text, nested text, numbers) import like any other."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    responses = pa.ListArray.from_arrays(
+        pa.array([0, 2, 4], pa.int32()),
+        pa.StructArray.from_arrays(
+            [
+                pa.DictionaryArray.from_arrays(pa.array([0, 1, 1, 0], pa.int32()), pa.array(["Yes.", "No."])),
+                pa.array(["m-a", "m-b", "m-a", "m-b"]),
+            ],
+            names=["text", "model"],
+        ),
+    )
+    table = pa.table(
+        {
+            "prompt": pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int8()), pa.array(["Q1?", "Q2?"])),
+            "responses": responses,
+            "rank": pa.DictionaryArray.from_arrays(pa.array([0, 0], pa.int8()), pa.array([7], pa.int64())),
+        }
+    )
+    pq.write_table(table, tmp_path / "dict.parquet")
+    response = importer.upload((tmp_path / "dict.parquet").read_bytes(), "dict.parquet")
+    assert response.status_code == 201, response.content
+    assert response.json()["tasks_created"] == 2
+
+
 def test_json_body_over_the_request_limit_is_a_json_413(importer, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     before = _counts()

@@ -13,6 +13,7 @@ all in memory.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -294,14 +295,33 @@ def _read_parquet(source: Source, max_bytes: int | None = None) -> Iterator[tupl
 
 
 def _dictionary_decoded(batch):
-    """``batch`` with its top-level dictionary columns decoded (vectorised, after their size was checked);
-    nested ones decode in ``to_pylist``."""
+    """``batch`` with every dictionary, nested ones included, decoded by one vectorised cast per column
+    (after their decoded size was checked); a column whose type cannot be cast is left to ``to_pylist``."""
     import pyarrow as pa
 
-    if not any(pa.types.is_dictionary(c.type) for c in batch.columns):
-        return batch
-    columns = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns]
+    columns = []
+    for column in batch.columns:
+        plain = _without_dictionaries(column.type)
+        if plain != column.type:
+            with contextlib.suppress(pa.ArrowNotImplementedError, pa.ArrowInvalid):
+                column = column.cast(plain)
+        columns.append(column)
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _without_dictionaries(kind):
+    """``kind`` with each dictionary type replaced by its value type, through lists and structs."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        return _without_dictionaries(kind.value_type)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        field = kind.value_field
+        inner = pa.field(field.name, _without_dictionaries(field.type), field.nullable)
+        return pa.large_list(inner) if pa.types.is_large_list(kind) else pa.list_(inner)
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(f.name, _without_dictionaries(f.type), f.nullable) for f in kind])
+    return kind
 
 
 def _decoded_nbytes(array) -> int:

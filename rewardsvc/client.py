@@ -88,6 +88,12 @@ def _merge(parts: list[dict]) -> ScoreResult:
     )
 
 
+def _swapped_away(exc: RewardServerError) -> bool:
+    """The version a call was pinned to is no longer served (a promotion landed during the call)."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    return exc.status == 404 and (body.get("error") or {}).get("code") == "model_not_loaded"
+
+
 def _error(response: httpx.Response) -> RewardServerError:
     try:
         body = response.json()
@@ -157,13 +163,25 @@ class PrefLabRewardClient(_Base):
     def score(
         self, items: Sequence[dict | tuple], *, normalize: bool = False, model: int | str | None = None
     ) -> ScoreResult:
-        """Score (prompt, response) items; prompts may be text or chat messages."""
+        """Score (prompt, response) items; prompts may be text or chat messages. Every chunk of one call is
+        scored by the same model version: the first answer's version is pinned for the rest, and if a
+        promotion retires it mid-call, the whole call starts again on the new version (once)."""
         if not items:
             return ScoreResult([], None, None)
         chunks = _chunks(_items(items), self.config.max_items_per_request)
-        return _merge(
-            [self._request("POST", "/v1/reward/score", self._payload(c, normalize, model)) for c in chunks]
-        )
+        for attempt in range(2):
+            try:
+                first = self._request("POST", "/v1/reward/score", self._payload(chunks[0], normalize, model))
+                pinned = model if model is not None else first.get("model_version")
+                rest = [
+                    self._request("POST", "/v1/reward/score", self._payload(c, normalize, pinned))
+                    for c in chunks[1:]
+                ]
+                return _merge([first, *rest])
+            except RewardServerError as exc:
+                if model is not None or attempt or not _swapped_away(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def models(self) -> list[dict]:
         return self._request("GET", "/v1/models")["data"]
@@ -209,13 +227,28 @@ class AsyncPrefLabRewardClient(_Base):
     async def score(
         self, items: Sequence[dict | tuple], *, normalize: bool = False, model: int | str | None = None
     ) -> ScoreResult:
+        """Like the sync client's ``score``; the chunks after the first are sent concurrently, pinned to the
+        first answer's model version."""
         if not items:
             return ScoreResult([], None, None)
         chunks = _chunks(_items(items), self.config.max_items_per_request)
-        parts = await asyncio.gather(
-            *(self._request("POST", "/v1/reward/score", self._payload(c, normalize, model)) for c in chunks)
-        )
-        return _merge(list(parts))
+        for attempt in range(2):
+            try:
+                first = await self._request(
+                    "POST", "/v1/reward/score", self._payload(chunks[0], normalize, model)
+                )
+                pinned = model if model is not None else first.get("model_version")
+                rest = await asyncio.gather(
+                    *(
+                        self._request("POST", "/v1/reward/score", self._payload(c, normalize, pinned))
+                        for c in chunks[1:]
+                    )
+                )
+                return _merge([first, *rest])
+            except RewardServerError as exc:
+                if model is not None or attempt or not _swapped_away(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def models(self) -> list[dict]:
         return (await self._request("GET", "/v1/models"))["data"]

@@ -6,8 +6,11 @@ The artifact contract (from training): ``artifact_dir`` is a ``save_pretrained``
 
 Inputs are encoded exactly as training encoded them (``training.reward_training.PairEncoder``): decoders
 get ``prompt ids + response ids + EOS``; BERT-like encoders ``[CLS] prompt [SEP] response [SEP]``. Chat
-messages go through the tokenizer's chat template (prompt messages + the response as the assistant turn)
-when it has one. Over-long inputs are cut from the left, so the prompt loses its oldest tokens first and the
+messages sent for a model PrefLab trained on a snapshot (its card names the snapshot) are rendered to text
+as imports store them (``annotation.chat.render_messages``), because that text is what the model was
+trained on; for other models (a hub RM served from a directory) they go through the tokenizer's chat
+template (prompt messages + the response as the assistant turn) when it has one. A response that already
+ends with the EOS token does not get a second one. Over-long inputs are cut from the left, so the prompt loses its oldest tokens first and the
 response is kept whole whenever it fits.
 """
 
@@ -20,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from annotation.chat import render_messages as render_as_stored
 
 CARD_NAME = "preflab_card.json"
 
@@ -114,6 +119,7 @@ class RewardScorer:
         reward_std: float | None = None,
         version: int | None = None,
         name: str = "reward-model",
+        messages_format: str = "chat_template",
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -126,6 +132,9 @@ class RewardScorer:
         self.version = version
         self.name = name
         self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
+        if messages_format not in ("text", "chat_template"):
+            raise ValueError(f"messages_format must be 'text' or 'chat_template', not {messages_format!r}")
+        self.messages_format = messages_format
         self.encoder = SequenceLayout(tokenizer)
         self.pair_encoding = bool(self.encoder.middle)  # [CLS] prompt [SEP] response [SEP]
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -167,6 +176,9 @@ class RewardScorer:
             reward_std=reward_std if reward_std is not None else card.get("reward_std"),
             version=version if version is not None else card.get("version"),
             name=name or model_dir.name,
+            # a model trained on a PrefLab snapshot saw chat prompts as imports render them
+            messages_format=card.get("messages_format")
+            or ("text" if card.get("snapshot_hash") else "chat_template"),
         )
 
     # --- encoding ---------------------------------------------------------------------------------------
@@ -190,10 +202,23 @@ class RewardScorer:
                 prompt_ids = prompt_ids[len(prompt_ids) - keep :] if keep else []
         return EncodedInput(enc.prefix + prompt_ids + mid + response_ids + enc.suffix, truncated)
 
+    def _without_final_eos(self, ids: list[int]) -> list[int]:
+        """Decoders get one EOS appended: an EOS the text already ends with (OpenRLHF sends decoded
+        sequences with it) is dropped so it is not doubled."""
+        if (
+            self.encoder.suffix == [self.tokenizer.eos_token_id]
+            and ids
+            and ids[-1] == self.tokenizer.eos_token_id
+        ):
+            return ids[:-1]
+        return ids
+
     def encode(self, prompt: str | Messages, response: str) -> EncodedInput:
-        """Encode one (prompt, response) pair as training did; chat messages use the chat template."""
+        """Encode one (prompt, response) pair as training did. Chat messages: see the module docstring."""
         if isinstance(prompt, list):
-            if self.has_chat_template:
+            if self.messages_format == "text":
+                prompt = render_as_stored(prompt)
+            elif self.has_chat_template:
                 conversation = [*prompt, {"role": "assistant", "content": response}]
                 enc = self.tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True)
                 ids = list(enc["input_ids"])
@@ -201,18 +226,15 @@ class RewardScorer:
                     return EncodedInput(ids, False)
                 n_prefix = 1 if ids[0] in self._special else 0
                 return EncodedInput(truncate_left(ids, self.max_length, n_prefix, 0), True)
-            prompt = render_messages(prompt) + "\n\nAssistant: "
-        return self._assemble(self._ids(prompt), self._ids(response))
+            else:
+                prompt = render_messages(prompt) + "\n\nAssistant: "
+        return self._assemble(self._ids(prompt), self._without_final_eos(self._ids(response)))
 
     def encode_text(self, text: str) -> EncodedInput:
         """Encode one complete text (a rendered conversation), as ``/classify`` and ``/get_reward`` send:
         ``text + EOS`` for decoders (an EOS already at the end is not doubled), ``[CLS] text [SEP]`` for
         BERT-like encoders."""
-        ids = self._ids(text)
-        eos = self.tokenizer.eos_token_id
-        if self.encoder.suffix == [eos] and ids and ids[-1] == eos:
-            ids = ids[:-1]
-        return self._assemble([], ids, middle=False)
+        return self._assemble([], self._without_final_eos(self._ids(text)), middle=False)
 
     # --- forward ----------------------------------------------------------------------------------------
     def forward(self, batch: Sequence[EncodedInput]) -> list[float]:

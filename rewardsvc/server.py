@@ -539,10 +539,16 @@ class RewardService:
         self, model: LoadedModel, encode: Callable[[RewardScorer], list[EncodedInput]], chars: int
     ) -> tuple[list[float], list[EncodedInput]]:
         # Tokenising a few short inputs is cheaper than a thread hop; big requests go to a thread.
-        if chars > 20_000:
-            encoded = await asyncio.to_thread(encode, model.scorer)
-        else:
-            encoded = encode(model.scorer)
+        from jinja2.exceptions import TemplateError
+
+        try:
+            if chars > 20_000:
+                encoded = await asyncio.to_thread(encode, model.scorer)
+            else:
+                encoded = encode(model.scorer)
+        except (TemplateError, ValueError, TypeError, KeyError) as exc:
+            # the tokenizer's chat template refused the messages (say, roles that do not alternate)
+            raise ApiError(400, "invalid", f"The input cannot be encoded for this model: {exc}") from exc
         self.metrics.queue_depth.set(model.batcher.queue_depth + len(encoded))
         try:
             rewards = await model.batcher.submit(encoded, [len(e) for e in encoded])
@@ -608,7 +614,13 @@ def _is_messages(value: Any) -> bool:
     return (
         isinstance(value, list)
         and len(value) > 0
-        and all(isinstance(m, dict) and isinstance(m.get("content"), str) and "role" in m for m in value)
+        and all(
+            isinstance(m, dict)
+            and isinstance(m.get("content"), str)
+            and isinstance(m.get("role"), str)
+            and m["role"]
+            for m in value
+        )
     )
 
 

@@ -22,13 +22,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from annotation.chat import render_messages
 from annotation.importing.errors import ImportFileError
 from annotation.importing.hh_rlhf import split_transcripts
 
 SHAPES = ("responses", "pairs", "hh_rlhf")
 MAX_NESTING = 100  # levels of lists/objects in metadata or generation parameters
 ROLES = ("system", "user", "assistant", "tool")
-_ROLE_LABELS = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}
 
 
 @dataclass
@@ -65,13 +65,6 @@ def detect_shape(record: dict, location: str = "") -> str:
         f"or hh-rlhf 'chosen' + 'rejected' transcripts; found keys {sorted(keys)}",
         location=location,
     )
-
-
-def render_messages(messages: list[dict]) -> str:
-    """A plain-text rendering of chat messages (a lone user message is just its content)."""
-    if len(messages) == 1 and messages[0]["role"] == "user":
-        return messages[0]["content"]
-    return "\n\n".join(f"{_ROLE_LABELS.get(m['role'], m['role'])}: {m['content']}" for m in messages)
 
 
 def normalize_record(record: dict, shape: str, location: str) -> ImportRecord:

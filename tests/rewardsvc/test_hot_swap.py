@@ -109,3 +109,55 @@ def test_server_without_an_active_model_waits_for_a_promotion(make_rm, tiny_rewa
             asyncio.run(asyncio.sleep(0.05))
         r = httpx.post(srv.url + "/v1/reward/score", json=item, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.json()["model_version"] == 1
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_client_call_split_in_chunks_is_scored_by_one_version_across_a_swap(
+    make_rm, tiny_reward_model_dir, tiny_reward_model_dir_v2, reward_server, kind
+):
+    """One ``score`` call of 3 items sent as 3 requests; a promotion lands after the first answer. The
+    client pins the first answer's version for the rest; the server has retired it, so the client scores
+    the whole call again on the new version: every reward comes from one model, the one reported."""
+    from rewardsvc.client import AsyncPrefLabRewardClient, PrefLabRewardClient
+
+    engineer = make_user(Role.ENGINEER)
+    project = make_project(members=[(engineer, Role.ENGINEER)])
+    make_rm(project, 1, tiny_reward_model_dir, active=True)
+    v2 = make_rm(project, 2, tiny_reward_model_dir_v2)
+    token = make_token(engineer, ["score"])
+    responses = [f" Joke number {i}." for i in range(3)]
+    scorer_v2 = RewardScorer.load(v2.artifact_dir)
+    expected_v2 = [scorer_v2.forward([scorer_v2.encode(PROMPT, r)])[0] for r in responses]
+    items = [{"prompt": PROMPT, "response": r} for r in responses]
+    config = ServerConfig(project_id=project.pk, poll_seconds=0, sample_rate=0)
+    with reward_server(config) as srv:
+        answers: list[int] = []
+
+        def swap_after_the_first_answer(response) -> None:
+            if response.request.url.path == "/v1/reward/score":
+                answers.append(response.status_code)
+                if len(answers) == 1:
+                    promote(project.pk, 2)
+                    reload = httpx.post(
+                        srv.url + "/v1/admin/reload", headers={"Authorization": f"Bearer {token}"}
+                    )
+                    assert reload.json()["model_version"] == 2
+
+        async def async_hook(response) -> None:
+            await asyncio.to_thread(swap_after_the_first_answer, response)
+
+        if kind == "sync":
+            client = PrefLabRewardClient(srv.url, token, max_items_per_request=1)
+            client._http.event_hooks["response"].append(swap_after_the_first_answer)
+            result = client.score(items)
+        else:
+
+            async def run():
+                async with AsyncPrefLabRewardClient(srv.url, token, max_items_per_request=1) as client:
+                    client._http.event_hooks["response"].append(async_hook)
+                    return await client.score(items)
+
+            result = asyncio.run(run())
+    assert answers[:2] == [200, 404]  # v1 answered, then the pinned v1 was gone
+    assert result.model_version == 2
+    assert result.rewards == pytest.approx(expected_v2, abs=1e-5)

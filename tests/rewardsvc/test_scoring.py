@@ -82,3 +82,56 @@ def test_chat_messages_use_the_tokenizer_chat_template(scorer):
         [*messages, {"role": "assistant", "content": "Paris."}], tokenize=True, return_dict=True
     )["input_ids"]
     assert enc.input_ids == list(expected)
+
+
+def test_a_model_trained_on_a_snapshot_scores_messages_as_the_snapshot_stored_them(
+    tiny_reward_model_dir, tmp_path
+):
+    """A PrefLab-trained RM (its card names a snapshot) saw chat prompts as imports render them: a lone user
+    message is its content, longer chats are "User: ...\\n\\nAssistant: ..." text. Messages sent to the
+    server are encoded the same way, not through a chat template the model never saw."""
+    import json
+    import shutil
+
+    from annotation.chat import render_messages
+
+    trained = tmp_path / "trained"
+    shutil.copytree(tiny_reward_model_dir, trained)
+    (trained / "preflab_card.json").write_text(json.dumps({"snapshot_hash": "abc", "max_length": 512}))
+    scorer = RewardScorer.load(trained)
+    assert scorer.messages_format == "text"
+    lone = [{"role": "user", "content": "What is the capital of France?"}]
+    assert (
+        scorer.encode(lone, " Paris.").input_ids
+        == scorer.encode("What is the capital of France?", " Paris.").input_ids
+    )
+    chat = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "And Italy?"},
+    ]
+    text = render_messages(chat)
+    assert text.startswith("System: Be brief.\n\nUser: Capital of France?")
+    assert scorer.encode(chat, " Rome.").input_ids == scorer.encode(text, " Rome.").input_ids
+    # and that is what training's encoder builds from the snapshot's prompt text
+    encoder = PairEncoder(scorer.tokenizer, max_length=512)
+    assert scorer.encode(chat, " Rome.").input_ids == encoder.assemble(
+        encoder.ids(text), encoder.ids(" Rome.")
+    )
+    # a model without a card (a hub RM served from a directory) keeps the chat template
+    assert RewardScorer.load(tiny_reward_model_dir).messages_format == "chat_template"
+
+
+def test_a_response_ending_with_eos_gets_no_second_eos(scorer):
+    """OpenRLHF sends decoded sequences that end with the EOS text; with or without ``prompts`` the input
+    is the training one (a single EOS), and both encodings agree."""
+    eos = scorer.tokenizer.eos_token
+    prompt, response = PROMPTS[1], RESPONSES[1]
+    plain = scorer.encode(prompt, response).input_ids
+    assert scorer.encode(prompt, response + eos).input_ids == plain
+    assert plain.count(scorer.tokenizer.eos_token_id) == 1
+    assert (
+        scorer.encode_text(prompt + response + eos).input_ids
+        == scorer.encode_text(prompt + response).input_ids
+    )

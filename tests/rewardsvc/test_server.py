@@ -219,6 +219,10 @@ def test_auth_scopes_limits_and_rate_limits(served, reward_server):
         assert r.status_code == 400 and r.json()["error"]["code"] == "parse_error"
         r = httpx.post(url, json={"items": [{"prompt": 3, "response": None}]}, headers=auth)
         assert r.status_code == 400 and "items[0].response" in r.json()["error"]["fields"]
+        # a message without a string role is refused as input (it used to crash the encoder: a 500)
+        bad_role = {"prompt": [{"role": None, "content": "hi"}], "response": "x"}
+        r = httpx.post(url, json={"items": [bad_role]}, headers=auth)
+        assert r.status_code == 400 and "items[0].prompt" in r.json()["error"]["fields"]
         r = httpx.post(url, json={"items": [item]}, headers=auth)
         assert r.status_code == 200
         # per-token rate limit (3 scored items per minute): the 4th item is refused with Retry-After

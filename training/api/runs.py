@@ -12,6 +12,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -136,7 +137,11 @@ class RunMetricsApi(TrainApi):
     @extend_schema(responses=dict)
     def get(self, request, run_id: int):
         run = self.get_run(run_id)
-        after = int(request.query_params.get("after_step", -1))
+        raw = request.query_params.get("after_step", "-1")
+        try:
+            after = int(raw)
+        except ValueError:
+            raise ValidationError({"after_step": [f"Must be a whole number, not {raw[:40]!r}."]}) from None
         return Response(
             {"run": run.pk, "status": run.status, "series": run_metric_series(run, after_step=after)}
         )

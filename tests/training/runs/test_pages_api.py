@@ -117,6 +117,8 @@ def test_api_create_cancel_promote_and_scopes(engineer, trained, tiny_snapshot, 
 
     metrics = api.get(f"/api/v1/runs/{run.pk}/metrics/", {"after_step": 2}).json()
     assert [p[0] for p in metrics["series"]["loss"]] == [3, 4]
+    not_a_step = api.get(f"/api/v1/runs/{run.pk}/metrics/", {"after_step": "x"})
+    assert not_a_step.status_code == 400 and "after_step" in not_a_step.json()["error"]["fields"]
     listed = api.get("/api/v1/runs/", {"status": "succeeded"}).json()
     assert [r["id"] for r in listed["results"]] == [run.pk]
 

@@ -94,7 +94,11 @@ class TaskSubmitApi(AnnotateView):
     @extend_schema(
         summary="Submit my judgment for a task (Idempotency-Key header or idempotency_key field)",
         request=InputSerializer,
-        responses={201: OutputSerializer, 200: OpenApiResponse(OutputSerializer, "idempotent replay")},
+        responses={
+            201: OutputSerializer,
+            200: OpenApiResponse(OutputSerializer, "idempotent replay"),
+            409: OpenApiResponse(description="the idempotency key was already used on another task"),
+        },
     )
     def post(self, request, task_id: int):
         task = visible_task(request.user, task_id)
@@ -103,6 +107,7 @@ class TaskSubmitApi(AnnotateView):
         values = dict(data.validated_data)
         key = request.headers.get("Idempotency-Key") or values.pop("idempotency_key", None)
         values.pop("idempotency_key", None)
+        # a key already used on another task raises IdempotencyKeyConflict: 409 (annotation.api.errors)
         result = judgment_submit(task=task, annotator=request.user, idempotency_key=key, **values)
         body = {
             "judgment": result.judgment.pk,
@@ -191,15 +196,20 @@ class MyDashboardApi(AnnotateView):
 class ReviewQueueApi(AnnotateView):
     required_roles = (Role.REVIEWER,)
 
+    class FilterSerializer(serializers.Serializer):
+        project = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+
     @extend_schema(
         summary="Tasks whose judgments disagree, with every judgment and rationale",
         parameters=[OpenApiParameter("project", OpenApiTypes.INT, required=False)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="bad project filter")},
     )
     def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
         projects = visible_projects(request.user)
-        if request.query_params.get("project"):
-            projects = projects.filter(pk=request.query_params["project"])
+        if "project" in filters.validated_data:
+            projects = projects.filter(pk=filters.validated_data["project"])
         tasks = review_queue(projects=projects)[:100]
         return Response(
             {

@@ -37,6 +37,11 @@ def error_response(code: str, message: str, http_status: int, fields: dict | Non
 
 
 def exception_handler(exc, context):
+    from annotation.services.judgments import IdempotencyKeyConflict
+
+    if isinstance(exc, IdempotencyKeyConflict):  # a replayed key that belongs to another task: 409
+        message, fields = _flatten(exc.message_dict)
+        return error_response("conflict", message, status.HTTP_409_CONFLICT, fields)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "message_dict") else exc.messages)
     # Map Django's own exceptions to DRF's first, so the body's code is "not_found"/"permission_denied".

@@ -61,10 +61,13 @@ def last_undoable_judgment(*, project: Project, annotator, now: datetime | None 
     now = now or timezone.now()
     judgment = (
         Judgment.objects.filter(task__project=project, annotator=annotator, source="human")
+        .select_related("task")
         .order_by("-created_at", "-id")
         .first()
     )
     if judgment is None or (now - judgment.created_at).total_seconds() > project.undo_grace_seconds:
+        return None
+    if judgment.task.kind == TaskKind.GOLD:  # gold answers cannot be undone (services.judgments)
         return None
     return judgment
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from annotation.models import Adjudication, Choice, ComparisonTask, Judgment, TaskKind
+from annotation.models import Adjudication, Choice, ComparisonTask, Judgment, JudgmentSource, TaskKind
 
 # The answer a swapped repeat should get if the annotator is consistent.
 SWAPPED = {Choice.A: Choice.B, Choice.B: Choice.A, Choice.TIE: Choice.TIE, Choice.BOTH_BAD: Choice.BOTH_BAD}
@@ -53,6 +53,7 @@ def annotator_dashboard(*, annotator, projects=None, now: datetime | None = None
     for task_id, choice in (
         Judgment.objects.filter(task_id__in=shared, is_extra=False)
         .exclude(annotator=annotator)
+        .exclude(source=JudgmentSource.PRIOR)  # imported preferences are not an annotator's consensus
         .values_list("task_id", "choice")
     ):
         others[task_id].append(choice)

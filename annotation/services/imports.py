@@ -303,7 +303,8 @@ def _write(
     report.tasks_duplicate = planned - len(task_ids)
     _tick(progress, len(rows))
 
-    # 5. Prior judgments: the known preference, by the import system user.
+    # 5. Prior judgments: the known preference, by the import system user. They stay counted-looking
+    # (is_extra=False) for exports, but never take an overlap-k slot (services.judgments skips priors).
     if prior_judgments:
         system_user = import_system_user()
         rows = [

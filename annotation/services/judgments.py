@@ -96,8 +96,21 @@ def _lock_task(task_id: int) -> ComparisonTask:
     return ComparisonTask.objects.select_for_update(of=("self",)).select_related("project").get(pk=task_id)
 
 
+class IdempotencyKeyConflict(ValidationError):
+    """An idempotency key the annotator already used for a judgment on another task (the API answers 409)."""
+
+
+def _counts_toward_k(judgment: Judgment) -> bool:
+    """Imported priors are not an annotator's work: they never take one of the task's k slots."""
+    return not judgment.is_extra and judgment.source != JudgmentSource.PRIOR
+
+
 def _counted_choices(task: ComparisonTask) -> list[str]:
-    return list(Judgment.objects.filter(task=task, is_extra=False).values_list("choice", flat=True))
+    return list(
+        Judgment.objects.filter(task=task, is_extra=False)
+        .exclude(source=JudgmentSource.PRIOR)
+        .values_list("choice", flat=True)
+    )
 
 
 def _refresh_task_state(task: ComparisonTask, choices: list[str] | None = None) -> None:
@@ -180,7 +193,8 @@ def judgment_submit(
 ) -> SubmitResult:
     """Record one annotator's answer for a task.
 
-    Idempotent: a repeated ``idempotency_key`` returns the first judgment (``created=False``). A late submit
+    Idempotent: a repeated ``idempotency_key`` returns the first judgment (``created=False``); the same key
+    on another task raises ``IdempotencyKeyConflict`` rather than dropping the answer. A late submit
     whose lease expired is kept: counted if a slot is still free, else stored with ``is_extra=True``.
     """
     idempotency_key = (idempotency_key or "").strip() or None
@@ -200,6 +214,16 @@ def judgment_submit(
                 .first()
             )
             if first is not None:
+                if first.task_id != locked.pk:
+                    raise IdempotencyKeyConflict(
+                        {
+                            "idempotency_key": [
+                                f"This key was already used for your judgment on task {first.task_id}; "
+                                "use a new key for each task."
+                            ]
+                        },
+                        code="conflict",
+                    )
                 return SubmitResult(first, False, _gold_feedback(first.task, first))
         if mine is not None:
             raise ValidationError({"task": ["You already judged this task."]})
@@ -214,7 +238,7 @@ def judgment_submit(
             task=locked,
             annotator=annotator,
             now=now,
-            counted=[j.choice for j in on_task if not j.is_extra],
+            counted=[j.choice for j in on_task if _counts_toward_k(j)],
             choice=choice,
             strength=strength,
             rationale=(rationale or "").strip(),
@@ -229,7 +253,8 @@ def judgment_submit(
 def judgment_undo(*, judgment: Judgment, annotator) -> None:
     """Withdraw one's own judgment within the project's undo grace period.
 
-    The task comes back to the annotator (a fresh lease) so the UI can show it again, and the oldest extra
+    Gold answers are final: the annotator may already have seen the correct answer, so undoing one would
+    let them fix it. The task comes back to the annotator (a fresh lease) so the UI can show it again, and the oldest extra
     judgment, if any, takes over the freed slot.
     """
     if judgment.annotator_id != annotator.pk:
@@ -240,6 +265,15 @@ def judgment_undo(*, judgment: Judgment, annotator) -> None:
         grace = timedelta(seconds=task.project.undo_grace_seconds)
         if now - judgment.created_at > grace:
             raise ValidationError({"judgment": ["The undo grace period has passed."]})
+        if task.kind == TaskKind.GOLD:
+            # Say why only where the annotator was already told it was gold (feedback on): elsewhere the
+            # reason itself would reveal which tasks are gold.
+            reason = (
+                "Answers to gold (quality check) tasks cannot be undone."
+                if task.project.gold_feedback
+                else "This answer can no longer be undone."
+            )
+            raise ValidationError({"judgment": [reason]})
         if task.status == TaskStatus.ADJUDICATED:
             raise ValidationError({"judgment": ["This task has been adjudicated."]})
         deleted, _ = Judgment.objects.filter(pk=judgment.pk, annotator=annotator).delete()
@@ -255,7 +289,7 @@ def judgment_undo(*, judgment: Judgment, annotator) -> None:
             if promote:
                 Judgment.objects.filter(pk__in=[j.pk for j in promote]).update(is_extra=False)
                 _refresh_task_state(task)
-        if (need is None or task.judgment_count < need) and judgment.source == JudgmentSource.HUMAN:
+        if need is not None and task.judgment_count < need and judgment.source == JudgmentSource.HUMAN:
             TaskLease.objects.update_or_create(
                 task=task,
                 annotator=annotator,

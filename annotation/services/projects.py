@@ -11,18 +11,24 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from annotation.models import (
+    Adjudication,
     ApiToken,
     Candidate,
     Choice,
     ComparisonTask,
+    Judgment,
+    JudgmentSource,
     Project,
     ProjectMembership,
     Prompt,
     Role,
     TaskKind,
+    TaskStatus,
     TokenScope,
     content_hash,
 )
@@ -70,12 +76,78 @@ def project_create(*, created_by, name: str, **settings) -> Project:
 
 @transaction.atomic
 def project_update(*, project: Project, **changes) -> Project:
+    """Change project settings. A new ``overlap_k`` re-decides the status of the tasks it governs."""
     _check_fields(changes)
+    old_k = None
+    if "overlap_k" in changes and project.pk is not None:
+        # Locked so two concurrent updates cannot each recompute against a k the other replaces.
+        old_k = Project.objects.select_for_update().values_list("overlap_k", flat=True).get(pk=project.pk)
     for name, value in changes.items():
         setattr(project, name, value)
     project.full_clean()
     project.save(update_fields=list(changes) or None)
+    if old_k is not None and old_k != project.overlap_k:
+        _tasks_recount_for_overlap(project=project, raised=project.overlap_k > old_k)
     return project
+
+
+# Judgments that take one of a task's k slots: the same rule as the submit path
+# (``annotation.services.judgments._counted_choices``): not extra, not an imported prior.
+_COUNTED = Q(is_extra=False) & ~Q(source=JudgmentSource.PRIOR)
+
+
+def _judgment_tally(judgments, aggregate, task_ref: str = "pk") -> Coalesce:
+    """Per outer row: ``aggregate`` over ``judgments`` of the task ``OuterRef(task_ref)``, 0 when none."""
+    return Coalesce(
+        Subquery(
+            judgments.filter(task=OuterRef(task_ref)).values("task").annotate(n=aggregate).values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def _tasks_recount_for_overlap(*, project: Project, raised: bool) -> None:
+    """Re-decide ``judgment_count`` and ``status`` of the project's k-governed tasks after k changed, in
+    set-based statements (a project can hold 100k tasks), by the rule of
+    ``annotation.services.judgments._refresh_task_state``: fewer counted judgments than k is open; k or more
+    that disagree needs review; k or more that agree is complete. Gold items and swapped repeats do not
+    depend on k; adjudicated tasks keep the reviewer's decision."""
+    k = project.overlap_k
+    tasks = (
+        ComparisonTask.objects.filter(project=project)
+        .exclude(kind__in=[TaskKind.GOLD, TaskKind.REPEAT])
+        .exclude(Q(status=TaskStatus.ADJUDICATED) & Exists(Adjudication.objects.filter(task=OuterRef("pk"))))
+    )
+    # Lock the rows first (in id order, as submits lock them one at a time): this waits for in-flight
+    # submits to commit, and the statements below, each with a fresh snapshot, count their judgments.
+    list(tasks.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
+    if raised:
+        # Late answers kept as extras take the new free slots, oldest first (as after an undo).
+        counted_n = _judgment_tally(Judgment.objects.filter(_COUNTED), Count("pk"), task_ref="task_id")
+        ranked = (
+            Judgment.objects.filter(task__in=tasks, is_extra=True)
+            .exclude(source=JudgmentSource.PRIOR)
+            .annotate(
+                rank=Window(RowNumber(), partition_by=[F("task_id")], order_by=[F("created_at"), F("id")]),
+                free=Value(k) - counted_n,
+            )
+            .filter(rank__lte=F("free"))
+        )
+        promote = list(ranked.values_list("pk", flat=True))
+        if promote:
+            Judgment.objects.filter(pk__in=promote).update(is_extra=False)
+    counted = Judgment.objects.filter(_COUNTED)
+    recount = _judgment_tally(counted, Count("pk"))
+    tasks.exclude(judgment_count=recount).update(judgment_count=recount)
+    tasks.filter(judgment_count__lt=k).exclude(status=TaskStatus.OPEN).update(status=TaskStatus.OPEN)
+    decided = tasks.filter(judgment_count__gte=k).annotate(
+        answers=_judgment_tally(counted, Count("choice", distinct=True))
+    )
+    decided.filter(answers__gt=1).exclude(status=TaskStatus.NEEDS_REVIEW).update(
+        status=TaskStatus.NEEDS_REVIEW
+    )
+    decided.filter(answers__lte=1).exclude(status=TaskStatus.COMPLETE).update(status=TaskStatus.COMPLETE)
 
 
 @transaction.atomic

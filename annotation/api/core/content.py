@@ -1,7 +1,8 @@
 """Prompts, candidate responses and comparison tasks of the projects a user can see.
 
 Members read them; the project's engineers and admins add them. Model names, generation parameters, task
-kinds and gold answers are shown only to reviewers, engineers and admins: annotators judge blind.
+kinds, statuses, judgment counts and gold answers are shown only to reviewers, engineers and admins:
+annotators judge blind and cannot tell gold items from standard ones.
 """
 
 from __future__ import annotations
@@ -209,11 +210,15 @@ class CandidateViewSet(
 
 
 class TaskFilter(ReviewerOnlyFilterSet):
-    reviewer_only = ("kind",)
+    # Status is hidden too: gold items stay open past k while standard tasks close at k, so listing the
+    # open tasks after judging one would tell an annotator which of their tasks were gold.
+    reviewer_only = ("kind", "status")
 
     project = django_filters.NumberFilter(field_name="project_id")
     prompt = django_filters.NumberFilter(field_name="prompt_id")
-    status = django_filters.ChoiceFilter(choices=TaskStatus.choices)
+    status = django_filters.ChoiceFilter(
+        choices=TaskStatus.choices, help_text="Searches only projects you review."
+    )
     kind = django_filters.ChoiceFilter(
         choices=TaskKind.choices, help_text="Searches only projects you review."
     )
@@ -257,7 +262,7 @@ class TaskViewSet(
     viewsets.GenericViewSet,
 ):
     """Comparison tasks: a prompt and two candidates in a stored A/B order. Annotators see them blind (no
-    model names, kinds or gold answers)."""
+    model names, kinds, statuses, judgment counts or gold answers)."""
 
     queryset = ComparisonTask.objects.none()
     filterset_class = TaskFilter
@@ -290,6 +295,12 @@ class TaskViewSet(
         prompt = TaskPromptSerializer()
         candidate_a = TaskCandidateSerializer()
         candidate_b = TaskCandidateSerializer()
+        status = serializers.ChoiceField(
+            choices=TaskStatus.choices, required=False, help_text="Reviewers, engineers and admins only."
+        )
+        judgment_count = serializers.IntegerField(
+            required=False, help_text="Reviewers, engineers and admins only."
+        )
         kind = serializers.CharField(required=False, help_text="Reviewers, engineers and admins only.")
         gold_choice = serializers.CharField(required=False, help_text="Reviewers, engineers and admins only.")
         gold_explanation = serializers.CharField(
@@ -321,7 +332,17 @@ class TaskViewSet(
                 "repeat_of",
                 "metadata",
             ]
-            reviewer_fields = ("kind", "gold_choice", "gold_explanation", "repeat_of", "metadata")
+            # Status and judgment_count too: gold items stay open with more judgments than k, so
+            # they would tell an annotator which tasks are gold.
+            reviewer_fields = (
+                "status",
+                "judgment_count",
+                "kind",
+                "gold_choice",
+                "gold_explanation",
+                "repeat_of",
+                "metadata",
+            )
             ref_name = "Task"
 
         def to_representation(self, instance):

@@ -1,7 +1,7 @@
 """Your own API tokens: list, create (the key is shown once, in the create response) and revoke.
 
-A request authenticated by a token may create tokens only with scopes that token has itself, so a token
-can never mint a stronger one.
+A request authenticated by a token may create tokens only with scopes that token has itself, expiring no
+later than it and with a rate limit no higher than its own, so a token can never mint a stronger one.
 """
 
 from __future__ import annotations
@@ -106,16 +106,46 @@ class ApiTokenViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if isinstance(request.auth, ApiToken):
-            extra = sorted(set(data["scopes"]) - set(request.auth.scopes or []))
-            if extra:
-                raise exceptions.PermissionDenied(
-                    f"A token cannot create a token with scopes it lacks: {', '.join(extra)}.",
-                    code="missing_scope",
-                )
+            self._refuse_escalation(parent=request.auth, data=data)
         token, raw = api_token_create(user=request.user, **data)
         body = dict(self.OutputSerializer(token).data)
         body["key"] = raw
         return Response(body, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _refuse_escalation(*, parent: ApiToken, data: dict) -> None:
+        """A token-authenticated request may not mint a token that outlives, outpaces or outranks it."""
+        extra = sorted(set(data["scopes"]) - set(parent.scopes or []))
+        if extra:
+            raise exceptions.PermissionDenied(
+                f"A token cannot create a token with scopes it lacks: {', '.join(extra)}.",
+                code="missing_scope",
+            )
+        errors: dict[str, list[str]] = {}
+        expires_at = data.get("expires_at")
+        if parent.expires_at is not None:
+            if expires_at is None:
+                errors["expires_at"] = [
+                    f"Required: this token expires at {parent.expires_at.isoformat()}, so the new token "
+                    "must expire no later."
+                ]
+            elif expires_at > parent.expires_at:
+                errors["expires_at"] = [
+                    f"Must be no later than this token's expiry ({parent.expires_at.isoformat()})."
+                ]
+        limit = data.get("rate_limit_per_minute")
+        if parent.rate_limit_per_minute is not None:
+            if limit is None:
+                errors["rate_limit_per_minute"] = [
+                    f"Required: this token is limited to {parent.rate_limit_per_minute} requests per "
+                    "minute, so the new token must be limited too."
+                ]
+            elif limit > parent.rate_limit_per_minute:
+                errors["rate_limit_per_minute"] = [
+                    f"Must be at most this token's limit ({parent.rate_limit_per_minute} per minute)."
+                ]
+        if errors:
+            raise exceptions.PermissionDenied(errors)
 
     def destroy(self, request, *args, **kwargs):
         api_token_revoke(token=self.get_object())

@@ -153,11 +153,14 @@ def evaluate_pairs(
     """The full evaluation report of a reward model on one split (JSON-ready; NaN becomes None).
 
     ``rows`` are the TRL rows (``chosen`` / ``rejected`` text, for lengths) aligned with the rewards;
-    ``meta`` the snapshot's meta rows (``label_type`` "tie" pairs are left out of accuracy and calibration).
+    ``meta`` the snapshot's meta rows. Only ``label_type`` "pref" rows (a missing label means pref) enter
+    accuracy and calibration: "tie" and "both_bad" rows carry an arbitrary (lo, hi) orientation, so scoring
+    them as preferences would be a coin flip. They are counted in ``n_ties`` / ``n_both_bad``.
     """
     meta = list(meta) if meta else [{} for _ in rows]
     rc_all, rr_all = np.asarray(r_chosen, dtype=float), np.asarray(r_rejected, dtype=float)
-    prefs = np.array([m.get("label_type", "pref") != "tie" for m in meta], dtype=bool)
+    labels = [m.get("label_type") or "pref" for m in meta]
+    prefs = np.array([label == "pref" for label in labels], dtype=bool)
     rc, rr = rc_all[prefs], rr_all[prefs]
     len_c = np.array([len(r["chosen"]) for r in rows], dtype=float)
     len_r = np.array([len(r["rejected"]) for r in rows], dtype=float)
@@ -165,7 +168,8 @@ def evaluate_pairs(
     rewards = np.concatenate([rc_all, rr_all])
     report = {
         "n": int(prefs.sum()),
-        "n_ties": int((~prefs).sum()),
+        "n_ties": labels.count("tie"),
+        "n_both_bad": labels.count("both_bad"),
         "accuracy": _finite(pairwise_accuracy(rc, rr)),
         "mean_margin": _finite(float(np.mean(rc - rr))) if rc.size else None,
         "ece": _finite(ece),

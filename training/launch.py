@@ -82,7 +82,13 @@ def run_spec_from_run(run) -> dict[str, Any]:
 def run_spec(spec: dict[str, Any]) -> dict[str, Any] | None:
     """Train (and on rank 0 evaluate and save) from a spec dict; returns rank 0's metrics, else None."""
     from training.evaluation import evaluate_pairs
-    from training.reward_training import RewardRunConfig, read_snapshot_split, score_split, train_reward_model
+    from training.reward_training import (
+        RewardRunConfig,
+        read_snapshot_split,
+        score_split,
+        train_reward_model,
+        train_reward_stats,
+    )
 
     cfg = RewardRunConfig.from_dict(spec.get("config"))
     out = Path(spec["output_dir"])
@@ -112,12 +118,22 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any] | None:
         "eval": metrics,
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    stats = train_reward_stats(
+        trained["model"],
+        trained["tokenizer"],
+        spec["snapshot_dir"],
+        max_length=cfg.max_length,
+        batch_size=cfg.eval_batch_size,
+        seed=int(spec.get("seed", 42)),
+    )
     card = {
         "base_model": spec["base_model"],
         "snapshot_hash": spec.get("snapshot_hash", ""),
         "max_length": cfg.max_length,
-        "reward_mean": metrics.get("reward_mean"),
-        "reward_std": metrics.get("reward_std"),
+        "reward_mean": stats["reward_mean"],  # normalisation statistics come from the train split
+        "reward_std": stats["reward_std"],
+        "reward_stats": {"split": "train", "pairs": stats["pairs"]},
+        "messages_format": "text",  # trained on snapshot prompt text: the server renders messages the same way
         "version": None,
         "params": cfg.to_dict(),
     }

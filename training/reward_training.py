@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import random
 import shutil
 import time
 import uuid
@@ -20,6 +22,9 @@ from typing import Any
 from training.jobs import RunReporter, register_executor
 
 SPLITS = ("train", "validation", "test")
+# Normalisation statistics (the card's reward_mean / reward_std) are measured on at most this many train pairs
+# (1,000 rewards: the mean is known to about 3 % of a std; more would lengthen every run for little).
+TRAIN_STATS_MAX_PAIRS = 500
 
 
 @dataclass
@@ -97,6 +102,18 @@ def read_snapshot_split(artifact_dir: str | Path, split: str) -> tuple[list[dict
     if meta and len(meta) != len(rows):
         raise ValueError(f"snapshot {root}: meta/{split}.jsonl is not line-aligned with trl/{split}.jsonl")
     return rows, meta or [{} for _ in rows]
+
+
+def preference_rows(rows: list[dict], meta: list[dict]) -> tuple[list[dict], list[dict], int]:
+    """The rows whose meta ``label_type`` is "pref" (a missing label means pref), their meta, and how many
+    neutral rows ("tie", "both_bad") were left out.
+
+    Neutral rows carry an arbitrary (lo, hi) orientation: as a Bradley-Terry pair or an SFT demonstration
+    they would teach a preference (or an answer) the annotators did not give. There is no tie-aware loss
+    yet, so ``margin_zero`` and ``tie_aware`` snapshots only keep them for evaluation and analysis.
+    """
+    kept = [i for i, m in enumerate(meta) if (m.get("label_type") or "pref") == "pref"]
+    return [rows[i] for i in kept], [meta[i] for i in kept], len(rows) - len(kept)
 
 
 @dataclass
@@ -213,6 +230,36 @@ def score_split(
     return rewards[:n], rewards[n:], [rows[i] for i in kept], [meta[i] for i in kept], report
 
 
+def train_reward_stats(
+    model,
+    tokenizer,
+    artifact_dir: str | Path,
+    *,
+    max_length: int,
+    batch_size: int = 16,
+    seed: int = 0,
+    max_pairs: int = TRAIN_STATS_MAX_PAIRS,
+) -> dict[str, Any]:
+    """Normalisation statistics of a reward model: mean and std of its rewards on the train split's chosen
+    and rejected responses (a seeded sample of at most ``max_pairs`` pairs), scored as ``score_split`` does.
+
+    Returns {"reward_mean", "reward_std", "pairs"} (None statistics when no train pair could be scored).
+    The reward server normalises with these, so they must not come from the held-out test split.
+    """
+    rows, meta = read_snapshot_split(artifact_dir, "train")
+    if len(rows) > max_pairs:
+        pick = sorted(random.Random(seed).sample(range(len(rows)), max_pairs))
+        rows, meta = [rows[i] for i in pick], [meta[i] for i in pick]
+    r_c, r_r, *_ = score_split(model, tokenizer, rows, meta, max_length=max_length, batch_size=batch_size)
+    rewards = [*r_c, *r_r]
+    if not rewards:
+        return {"reward_mean": None, "reward_std": None, "pairs": 0}
+    mean = sum(rewards) / len(rewards)
+    std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / len(rewards))
+    finite = math.isfinite(mean) and math.isfinite(std)
+    return {"reward_mean": mean if finite else None, "reward_std": std if finite else None, "pairs": len(r_c)}
+
+
 # --- TRL adapter ---------------------------------------------------------------------------------------------
 
 
@@ -324,19 +371,21 @@ def train_reward_model(
     base_path = resolve_base_model(base_model)
     tokenizer, model = load_base(base_path, cfg)
     encoder = PairEncoder(tokenizer, max_length=cfg.max_length, truncate_prompt_left=cfg.truncate_prompt_left)
-    rows, _ = read_snapshot_split(artifact_dir, "train")
+    rows, meta = read_snapshot_split(artifact_dir, "train")
+    rows, _, neutral = preference_rows(rows, meta)
     if cfg.max_train_pairs:
         rows = rows[: cfg.max_train_pairs]
     if not rows:
-        raise ValueError(f"snapshot at {artifact_dir} has no train pairs")
+        raise ValueError(f"snapshot at {artifact_dir} has no train preference pairs")
     cols, report = tokenize_pairs(rows, encoder, use_margin=cfg.use_margin)
+    report["neutral_dropped"] = neutral
     cols.pop("kept_index")
     if not cols["chosen_ids"]:
         raise ValueError(f"all {report['pairs']} train pairs are longer than max_length={cfg.max_length}")
     if reporter:
         reporter.log(
             f"train pairs: {report['pairs']}, kept {report['kept']}, prompt-truncated {report['truncated']}, "
-            f"dropped (too long) {report['dropped']}"
+            f"dropped (too long) {report['dropped']}, ties / both-bad left out {neutral}"
         )
     train_dataset = Dataset.from_dict(cols)
     callbacks = [make_progress_callback(reporter)] if reporter else []
@@ -431,6 +480,15 @@ def execute_reward_run(run, reporter: RunReporter) -> dict[str, Any]:
         )
         metrics = evaluate_pairs(r_c, r_r, kept_rows, kept_meta)
         metrics["data"] = eval_report
+        reporter.heartbeat()
+        stats = train_reward_stats(
+            trained["model"],
+            trained["tokenizer"],
+            snapshot.artifact_dir,
+            max_length=cfg.max_length,
+            batch_size=cfg.eval_batch_size,
+            seed=run.seed,
+        )
         card = {
             "base_model": run.base_model,
             "snapshot_id": snapshot.pk,
@@ -439,8 +497,12 @@ def execute_reward_run(run, reporter: RunReporter) -> dict[str, Any]:
             "params": cfg.to_dict(),
             "seed": run.seed,
             "max_length": cfg.max_length,
-            "reward_mean": metrics["reward_mean"],
-            "reward_std": metrics["reward_std"],
+            # Normalisation statistics from the train split (what the reward server divides by).
+            "reward_mean": stats["reward_mean"],
+            "reward_std": stats["reward_std"],
+            "reward_stats": {"split": "train", "pairs": stats["pairs"]},
+            # trained on snapshot prompt text: the reward server renders chat messages the same way
+            "messages_format": "text",
             "metrics": {k: metrics[k] for k in ("accuracy", "mean_margin", "ece", "length_correlation", "n")},
             "eval_split": split,
             "data": trained["data"],

@@ -1,6 +1,6 @@
 """The export loop: stream the spec's judgments from the database, group votes by pair, combine them into
 Bradley-Terry rows and hand each row to a ``SnapshotWriter``. Memory holds one pair's votes at a time
-(plus a numpy array of prompt ids for the split)."""
+(plus numpy arrays of prompt keys for the split)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,14 @@ from training.datasets.pairs import (
     Vote,
     combine_pair,
     orient,
+    prompt_split_key,
     ranking_pair_kept,
 )
 from training.datasets.spec import SPLIT_NAMES, SnapshotSpec
 from training.datasets.writers import FORMATS, SnapshotWriter
 from training.selectors.snapshots import (
     annotator_pseudonym,
-    snapshot_prompt_ids,
+    snapshot_prompt_hashes,
     snapshot_reliability_weights,
     snapshot_vote_rows,
 )
@@ -81,7 +82,9 @@ def _consistent_read() -> Iterator[None]:
 def _export(spec: SnapshotSpec, out_dir: Path, *, formats, weights, progress) -> ExportResult:
     if weights is None:
         weights = snapshot_reliability_weights(spec)
-    splitter = PromptSplitter(snapshot_prompt_ids(spec), spec.split, spec.seed)
+    # Split by prompt content: the same text in two projects of the snapshot lands in one split.
+    keys = (prompt_split_key(h) for h in snapshot_prompt_hashes(spec))
+    splitter = PromptSplitter(keys, spec.split, spec.seed)
     writer = SnapshotWriter(
         out_dir, formats=formats, has_margin=spec.has_margin, spec_json=spec.canonical_json()
     )
@@ -131,9 +134,10 @@ class _ExportState:
             self._pseudonyms[annotator_id] = annotator_pseudonym(annotator_id)
         return self._pseudonyms[annotator_id]
 
-    def split_of(self, prompt_id: int) -> str:
+    def split_of(self, prompt_id: int, prompt_hash: str) -> str:
         if prompt_id != self._last_prompt:
-            self._last_prompt, self._last_split = prompt_id, self.splitter.split_of(prompt_id)
+            split = self.splitter.split_of(prompt_split_key(prompt_hash))
+            self._last_prompt, self._last_split = prompt_id, split
         return self._last_split
 
     def add(self, row: tuple) -> None:
@@ -159,10 +163,11 @@ class _ExportState:
             model_a,
             text_b,
             model_b,
+            prompt_hash,
             *rest,
         ) = row
         self.counters["judgments_selected"] += 1
-        split = self.split_of(prompt_id)
+        split = self.split_of(prompt_id, prompt_hash)
         if self.writer.votes is not None:
             self.writer.write_vote(
                 {

@@ -160,9 +160,23 @@ def combine_pair(
     return ([row], None) if row is not None else ([], f"{label}_dropped")
 
 
+def prompt_split_key(content_hash: str) -> int:
+    """The key a prompt is split by: the first 60 bits of its content hash (sha256 hex).
+
+    Prompts are unique only per (project, content hash), so the same text imported into two projects is two
+    prompt rows; keying the split on the content, not the row id, keeps that text in a single split. A 60-bit
+    prefix fits an int64 and collides with odds ~n^2/2^61 (a collision only puts two prompts in one split).
+    """
+    return int(content_hash[:15], 16)
+
+
 class PromptSplitter:
-    """Seeded assignment of prompts to train/validation/test: a shuffle of the sorted prompt ids cut by the
-    spec's shares (rounded; test takes the rest). Memory is two small numpy arrays per prompt."""
+    """Seeded assignment of prompts to train/validation/test: a shuffle of the sorted prompt keys cut by the
+    spec's shares (rounded; test takes the rest). Memory is two small numpy arrays per prompt.
+
+    The export keys prompts by ``prompt_split_key`` (their content), so equal prompt texts from different
+    projects share a split; any distinct integer keys work.
+    """
 
     def __init__(self, prompt_ids: Iterable[int], shares: Mapping[str, float], seed: int):
         self.ids = np.unique(np.fromiter(prompt_ids, dtype=np.int64))
@@ -176,8 +190,8 @@ class PromptSplitter:
         self._cursor = 0
 
     def split_of(self, prompt_id: int) -> str:
-        # Exports read prompts in ascending id order: step a cursor forward (amortised O(1)); jump with a
-        # binary search otherwise.
+        # Keys read in ascending order step a cursor forward (amortised O(1)); others jump with a binary
+        # search.
         i, ids = self._cursor, self.ids
         if i < len(ids) and ids[i] <= prompt_id and (i + 1 >= len(ids) or ids[i + 1] >= prompt_id):
             i = i if ids[i] == prompt_id else i + 1

@@ -45,7 +45,9 @@ class SnapshotSpec:
     annotator the same pair to measure self-consistency, so keeping them would double that annotator's vote."""
     ties: str = "drop"
     """Tie answers: ``drop``; ``margin_zero`` (keep, margin 0, label_type "tie" in meta); ``tie_aware`` (same
-    rows as margin_zero, recorded so a tie-aware loss reads label_type from meta/)."""
+    rows as margin_zero, recorded so a tie-aware loss reads label_type from meta/). Kept neutral rows are
+    for analysis: reward training (no tie-aware loss yet), SFT and evaluation leave them out, since their
+    chosen/rejected orientation is arbitrary."""
     both_bad: str = "drop"
     """"Both bad" answers, with the same three modes as ``ties`` (label_type "both_bad")."""
     ranking_pairs: str = "all_pairs"

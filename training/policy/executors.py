@@ -48,11 +48,16 @@ def execute_sft_run(run: TrainingRun, reporter: RunReporter) -> dict[str, Any]:
     if cfg.source == "demonstrations":
         demos = read_demonstrations(cfg.demonstrations_path)
     else:
-        from training.reward_training import read_snapshot_split
+        from training.reward_training import preference_rows, read_snapshot_split
 
         if run.snapshot is None:
             raise ValueError("this SFT run has no snapshot")
-        rows, _ = read_snapshot_split(run.snapshot.artifact_dir, cfg.split)
+        rows, meta = read_snapshot_split(run.snapshot.artifact_dir, cfg.split)
+        # Only a preference's chosen answer is a demonstration: a tie's or a both-bad pair's "chosen" side is
+        # an arbitrary orientation (and both-bad answers were judged bad).
+        rows, _, neutral = preference_rows(rows, meta)
+        if neutral:
+            reporter.log(f"left out {neutral} tie / both-bad rows of the {cfg.split} split")
         demos = demonstrations_from_rows(rows)
     reporter.log(f"SFT on {len(demos)} demonstrations from {cfg.source}")
     root = _output_root(run)

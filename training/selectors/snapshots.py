@@ -43,6 +43,7 @@ VOTE_COLUMNS = (
     "task__candidate_a__model_name",
     "task__candidate_b__text",
     "task__candidate_b__model_name",
+    "task__prompt__content_hash",
 )
 # JSON columns come back as text from a raw cursor and are decoded here.
 _JSON_POSITIONS = (VOTE_COLUMNS.index("ranking__order"), VOTE_COLUMNS.index("task__prompt__messages"))
@@ -106,12 +107,16 @@ def snapshot_vote_rows(
                 yield row
 
 
-def snapshot_prompt_ids(spec: SnapshotSpec) -> Iterator[int]:
-    """Distinct prompt ids of the selected judgments (what the split is drawn over)."""
+def snapshot_prompt_hashes(spec: SnapshotSpec) -> Iterator[str]:
+    """Distinct prompt content hashes of the selected judgments (what the split is drawn over).
+
+    Content, not prompt ids: a snapshot can span projects and the same prompt text imported into two
+    projects is two prompt rows, which must not land in different splits.
+    """
     return (
         snapshot_judgments(spec)
         .order_by()
-        .values_list("task__prompt_id", flat=True)
+        .values_list("task__prompt__content_hash", flat=True)
         .distinct()
         .iterator(chunk_size=20000)
     )

@@ -205,7 +205,7 @@ def _card(snapshot: DatasetSnapshot, spec: SnapshotSpec, result, completed_at) -
             "selection": "annotation judgments filtered by spec (training.selectors.snapshots.snapshot_judgments)",
         },
         "notes": {
-            "split": "by prompt: no prompt appears in two splits",
+            "split": "by prompt content: no prompt text appears in two splits, even across projects",
             "neutral_rows": "kept ties / both-bad rows have margin 0 and label_type tie/both_bad in meta/",
             "repeats": "swapped repeat tasks are excluded (they duplicate an annotator's vote)",
             "adjudication": "an adjudicated task's answer replaces the votes on its pair",

@@ -26,7 +26,14 @@ def test_tiny_reward_run_trains_evaluates_and_registers(tiny_snapshot, tiny_rewa
     metrics = list(RunMetric.objects.filter(run=run))
     assert {"loss", "accuracy", "margin", "learning_rate"} <= set(metrics[0].values)
     # 1 in 5 train prompts is long: left-truncated, not dropped
-    assert run.summary["data"]["train"] == {"pairs": 16, "kept": 12, "truncated": 4, "dropped": 0}
+    # (neutral_dropped: tie / both-bad rows left out of the Bradley-Terry loss; this snapshot has none)
+    assert run.summary["data"]["train"] == {
+        "pairs": 16,
+        "kept": 12,
+        "truncated": 4,
+        "dropped": 0,
+        "neutral_dropped": 0,
+    }
     assert "prompt-truncated 4" in run.log_tail
 
     rm = RewardModel.objects.get(run=run)

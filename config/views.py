@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from annotation.auth import has_role, visible_projects
+from annotation.selectors.projects import reviewer_projects
 
 LOGIN_ATTEMPTS_PER_WINDOW = 10
 LOGIN_WINDOW_SECONDS = 300
@@ -34,6 +35,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "projects": projects,
             "is_engineer": has_role(request.user, "engineer"),
             "is_reviewer": has_role(request.user, "reviewer"),
+            # membership roles count too: a project's reviewers see its review and quality links
+            "reviewable_ids": set(reviewer_projects(request.user).values_list("pk", flat=True)),
         },
     )
 

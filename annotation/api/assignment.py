@@ -9,14 +9,15 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import permissions, serializers, status
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.auth import HasRole, HasScope, visible_projects
-from annotation.models import Choice, ComparisonTask, Judgment, Prompt, Role, TaskKind
+from annotation.models import Choice, ComparisonTask, Judgment, Prompt, TaskKind
 from annotation.selectors.assignment import annotator_progress, review_queue
 from annotation.selectors.dashboard import annotator_dashboard
+from annotation.selectors.projects import reviewer_projects
 from annotation.services.assignment import task_next_for_annotator
 from annotation.services.judgments import (
     adjudication_create,
@@ -193,8 +194,18 @@ class MyDashboardApi(AnnotateView):
         return Response(annotator_dashboard(annotator=request.user, projects=visible_projects(request.user)))
 
 
+class ReviewsAProject(permissions.BasePermission):
+    """The caller reviews at least one project (``reviewer_projects``: the global reviewer role, or a
+    membership role of reviewer). Checked before the object, like ``HasRole``."""
+
+    message = HasRole.message
+
+    def has_permission(self, request, view) -> bool:
+        return reviewer_projects(request.user).exists()
+
+
 class ReviewQueueApi(AnnotateView):
-    required_roles = (Role.REVIEWER,)
+    permission_classes = [*AnnotateView.permission_classes, ReviewsAProject]
 
     class FilterSerializer(serializers.Serializer):
         project = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
@@ -207,7 +218,7 @@ class ReviewQueueApi(AnnotateView):
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        projects = visible_projects(request.user)
+        projects = reviewer_projects(request.user)
         if "project" in filters.validated_data:
             projects = projects.filter(pk=filters.validated_data["project"])
         tasks = review_queue(projects=projects)[:100]
@@ -236,7 +247,7 @@ class ReviewQueueApi(AnnotateView):
 
 
 class TaskAdjudicateApi(AnnotateView):
-    required_roles = (Role.REVIEWER,)
+    permission_classes = [*AnnotateView.permission_classes, ReviewsAProject]
 
     class InputSerializer(serializers.Serializer):
         choice = serializers.ChoiceField(choices=Choice.choices)
@@ -255,6 +266,10 @@ class TaskAdjudicateApi(AnnotateView):
     )
     def post(self, request, task_id: int):
         task = visible_task(request.user, task_id)
+        if not reviewer_projects(request.user).filter(pk=task.project_id).exists():
+            raise exceptions.PermissionDenied(
+                "Only this project's reviewers can adjudicate.", code="role_required"
+            )
         if task.kind == TaskKind.REPEAT:
             return Response(
                 {"error": {"code": "invalid", "message": "Swapped repeats are not adjudicated."}},

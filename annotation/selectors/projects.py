@@ -75,6 +75,21 @@ def project_access_for_user(user) -> ProjectAccess:
     return ProjectAccess(admin=False, roles=roles)
 
 
+def reviewer_projects(user) -> QuerySet[Project]:
+    """Projects whose review queue ``user`` works: every project for admins; the projects they are a member
+    of for holders of the global reviewer role; else the projects where their membership role is reviewer
+    (or admin). Engineers are not adjudicators unless they hold a reviewer role as well."""
+    if not user or not user.is_authenticated:
+        return Project.objects.none()
+    if is_admin(user):
+        return Project.objects.all()
+    if Role.REVIEWER in user_roles(user):
+        return visible_projects(user)
+    return Project.objects.filter(
+        memberships__user=user, memberships__role__in=[Role.REVIEWER, Role.ADMIN]
+    ).distinct()
+
+
 def project_list_for_user(*, user) -> QuerySet[Project]:
     return visible_projects(user).order_by("id")
 

@@ -9,8 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from annotation.auth import has_role, visible_projects
-from annotation.models import ComparisonTask, Project, Role, TaskStatus
+from annotation.auth import visible_projects
+from annotation.models import ComparisonTask, Project, TaskStatus
 from annotation.selectors.assignment import (
     annotator_progress,
     last_undoable_judgment,
@@ -19,6 +19,7 @@ from annotation.selectors.assignment import (
     task_for_display,
 )
 from annotation.selectors.dashboard import annotator_dashboard
+from annotation.selectors.projects import reviewer_projects
 from annotation.services.assignment import task_next_for_annotator
 from annotation.services.judgments import adjudication_create, judgment_submit, judgment_undo, task_skip
 from annotation.ui.forms import AdjudicationForm, JudgmentForm, SkipForm
@@ -47,7 +48,7 @@ def _render_annotate(request, project: Project, task: ComparisonTask | None, for
         "undoable": undoable,
         "lease": lease_for(task=task, annotator=request.user) if task else None,
         "gold_feedback": request.session.pop(FEEDBACK_KEY, None),
-        "is_reviewer": has_role(request.user, Role.REVIEWER),
+        "is_reviewer": reviewer_projects(request.user).filter(pk=project.pk).exists(),
     }
     return render(request, "annotation/annotate.html", context, status=status)
 
@@ -105,15 +106,21 @@ def annotate_undo(request: HttpRequest, project_id: int) -> HttpResponse:
     return redirect("annotation:annotate", project_id=project.pk)
 
 
-def _require_reviewer(request: HttpRequest) -> None:
-    if not has_role(request.user, Role.REVIEWER):
+def _reviewed_project(request: HttpRequest, project_id: int) -> Project:
+    """The project, for one of its reviewers (global reviewer role or reviewer membership); 403 for a user
+    who reviews nothing (before the project is looked up, like the API), 404 for one they cannot see."""
+    reviews = reviewer_projects(request.user)
+    if not reviews.exists():
         raise PermissionDenied("Reviewers only.")
+    project = _project(request, project_id)
+    if not reviews.filter(pk=project.pk).exists():
+        raise PermissionDenied("Reviewers only.")
+    return project
 
 
 @login_required
 def review(request: HttpRequest, project_id: int) -> HttpResponse:
-    _require_reviewer(request)
-    project = _project(request, project_id)
+    project = _reviewed_project(request, project_id)
     queue = review_queue(projects=Project.objects.filter(pk=project.pk))
     task = queue.first()
     return render(
@@ -132,8 +139,7 @@ def review(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def review_adjudicate(request: HttpRequest, project_id: int, task_id: int) -> HttpResponse:
-    _require_reviewer(request)
-    project = _project(request, project_id)
+    project = _reviewed_project(request, project_id)
     task = get_object_or_404(ComparisonTask, pk=task_id, project=project, status=TaskStatus.NEEDS_REVIEW)
     form = AdjudicationForm(request.POST)
     if form.is_valid():
@@ -160,5 +166,9 @@ def my_dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "annotation/dashboard.html",
-        {"stats": stats, "projects": projects, "is_reviewer": has_role(request.user, Role.REVIEWER)},
+        {
+            "stats": stats,
+            "projects": projects,
+            "reviewable_ids": set(reviewer_projects(request.user).values_list("pk", flat=True)),
+        },
     )

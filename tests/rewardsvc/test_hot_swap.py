@@ -29,17 +29,27 @@ def promote(project_id: int, version: int) -> None:
         connection.close()  # this ran on a helper thread: do not leave its connection open
 
 
+def _project_with_two_versions(make_rm, v1_dir, v2_dir):
+    """A project serving version 1 with version 2 registered (not yet promoted), and a score token."""
+    engineer = make_user(Role.ENGINEER)
+    project = make_project(members=[(engineer, Role.ENGINEER)])
+    make_rm(project, 1, v1_dir, active=True)
+    make_rm(project, 2, v2_dir)
+    return project, make_token(engineer, ["score"])
+
+
+def _v2_rewards(project, responses: list[str]) -> list[float]:
+    """Version 2's rewards for ``responses`` to PROMPT, from a direct forward (the reference)."""
+    scorer = RewardScorer.load(RewardModel.objects.get(project=project, version=2).artifact_dir)
+    return [scorer.forward([scorer.encode(PROMPT, r)])[0] for r in responses]
+
+
 def test_promotion_swaps_models_without_failing_a_request(
     make_rm, tiny_reward_model_dir, tiny_reward_model_dir_v2, reward_server
 ):
-    engineer = make_user(Role.ENGINEER)
-    project = make_project(members=[(engineer, Role.ENGINEER)])
-    make_rm(project, 1, tiny_reward_model_dir, active=True)
-    v2 = make_rm(project, 2, tiny_reward_model_dir_v2)
-    token = make_token(engineer, ["score"])
+    project, token = _project_with_two_versions(make_rm, tiny_reward_model_dir, tiny_reward_model_dir_v2)
     responses = [f" Joke number {i}." for i in range(4)]
-    scorer_v2 = RewardScorer.load(v2.artifact_dir)
-    expected_v2 = [scorer_v2.forward([scorer_v2.encode(PROMPT, r)])[0] for r in responses]
+    expected_v2 = _v2_rewards(project, responses)
     config = ServerConfig(project_id=project.pk, poll_seconds=0.2, sample_rate=0)
 
     async def load(url: str) -> list[list[tuple[int, int | None, list]]]:
@@ -120,14 +130,9 @@ def test_a_client_call_split_in_chunks_is_scored_by_one_version_across_a_swap(
     the whole call again on the new version: every reward comes from one model, the one reported."""
     from rewardsvc.client import AsyncPrefLabRewardClient, PrefLabRewardClient
 
-    engineer = make_user(Role.ENGINEER)
-    project = make_project(members=[(engineer, Role.ENGINEER)])
-    make_rm(project, 1, tiny_reward_model_dir, active=True)
-    v2 = make_rm(project, 2, tiny_reward_model_dir_v2)
-    token = make_token(engineer, ["score"])
+    project, token = _project_with_two_versions(make_rm, tiny_reward_model_dir, tiny_reward_model_dir_v2)
     responses = [f" Joke number {i}." for i in range(3)]
-    scorer_v2 = RewardScorer.load(v2.artifact_dir)
-    expected_v2 = [scorer_v2.forward([scorer_v2.encode(PROMPT, r)])[0] for r in responses]
+    expected_v2 = _v2_rewards(project, responses)
     items = [{"prompt": PROMPT, "response": r} for r in responses]
     config = ServerConfig(project_id=project.pk, poll_seconds=0, sample_rate=0)
     with reward_server(config) as srv:

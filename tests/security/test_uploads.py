@@ -153,6 +153,23 @@ def test_parquet_that_expands_past_the_limit_is_413(importer, settings, tmp_path
     assert _counts() == before
 
 
+def _refused_before_decoding(importer, settings, path) -> None:
+    """A small Parquet file that decodes to gigabytes: 413, no row written, Arrow's memory peak far below the
+    decoded size (decoding even one batch would take a gigabyte)."""
+    import pyarrow as pa
+
+    data = path.read_bytes()
+    assert len(data) < 200_000
+    settings.PREFLAB_MAX_IMPORT_BYTES = 50_000_000
+    pool = pa.default_memory_pool()
+    peak_before = pool.max_memory()
+    before = _counts()
+    error = importer.refused(importer.upload(data, path.name), 413)
+    assert error["code"] == "too_large" and "Parquet" in error["message"]
+    assert _counts() == before
+    assert pool.max_memory() - peak_before < 100_000_000
+
+
 def test_parquet_dictionary_bomb_is_refused_before_it_is_decoded(importer, settings, tmp_path):
     """One 1 MB text repeated in 4,096 rows: a few kilobytes on disk (Parquet keeps it once, in a
     dictionary), 4 GB once decoded. It is refused from the dictionary's lengths, with Arrow's memory peak
@@ -169,16 +186,7 @@ def test_parquet_dictionary_bomb_is_refused_before_it_is_decoded(importer, setti
         }
     )
     pq.write_table(table, tmp_path / "bomb.parquet", compression="zstd")
-    data = (tmp_path / "bomb.parquet").read_bytes()
-    assert len(data) < 200_000
-    settings.PREFLAB_MAX_IMPORT_BYTES = 50_000_000
-    pool = pa.default_memory_pool()
-    peak_before = pool.max_memory()
-    before = _counts()
-    error = importer.refused(importer.upload(data, "bomb.parquet"), 413)
-    assert error["code"] == "too_large" and "Parquet" in error["message"]
-    assert _counts() == before
-    assert pool.max_memory() - peak_before < 100_000_000
+    _refused_before_decoding(importer, settings, tmp_path / "bomb.parquet")
 
 
 def test_parquet_dictionary_bomb_in_a_nested_column_is_refused_before_it_is_decoded(
@@ -199,16 +207,7 @@ def test_parquet_dictionary_bomb_in_a_nested_column_is_refused_before_it_is_deco
     )
     table = pa.table({"prompt": pa.array([f"p{i}" for i in range(rows)]), "responses": responses})
     pq.write_table(table, tmp_path / "nested.parquet", compression="zstd")
-    data = (tmp_path / "nested.parquet").read_bytes()
-    assert len(data) < 200_000
-    settings.PREFLAB_MAX_IMPORT_BYTES = 50_000_000
-    pool = pa.default_memory_pool()
-    peak_before = pool.max_memory()
-    before = _counts()
-    error = importer.refused(importer.upload(data, "nested.parquet"), 413)
-    assert error["code"] == "too_large" and "Parquet" in error["message"]
-    assert _counts() == before
-    assert pool.max_memory() - peak_before < 100_000_000
+    _refused_before_decoding(importer, settings, tmp_path / "nested.parquet")
 
 
 def test_parquet_with_arrow_dictionary_columns_imports_normally(importer, tmp_path):

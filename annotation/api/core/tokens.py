@@ -122,28 +122,20 @@ class ApiTokenViewSet(
                 code="missing_scope",
             )
         errors: dict[str, list[str]] = {}
-        expires_at = data.get("expires_at")
-        if parent.expires_at is not None:
-            if expires_at is None:
-                errors["expires_at"] = [
-                    f"Required: this token expires at {parent.expires_at.isoformat()}, so the new token "
-                    "must expire no later."
+        for name, parent_value, what, above in (
+            ("expires_at", parent.expires_at, "expiry", "later"),
+            ("rate_limit_per_minute", parent.rate_limit_per_minute, "rate limit per minute", "higher"),
+        ):
+            value = data.get(name)
+            shown = parent_value.isoformat() if hasattr(parent_value, "isoformat") else parent_value
+            if parent_value is None:
+                continue
+            if value is None:
+                errors[name] = [
+                    f"Required: this token has a {what} ({shown}), so the new token needs one too."
                 ]
-            elif expires_at > parent.expires_at:
-                errors["expires_at"] = [
-                    f"Must be no later than this token's expiry ({parent.expires_at.isoformat()})."
-                ]
-        limit = data.get("rate_limit_per_minute")
-        if parent.rate_limit_per_minute is not None:
-            if limit is None:
-                errors["rate_limit_per_minute"] = [
-                    f"Required: this token is limited to {parent.rate_limit_per_minute} requests per "
-                    "minute, so the new token must be limited too."
-                ]
-            elif limit > parent.rate_limit_per_minute:
-                errors["rate_limit_per_minute"] = [
-                    f"Must be at most this token's limit ({parent.rate_limit_per_minute} per minute)."
-                ]
+            elif value > parent_value:
+                errors[name] = [f"Must be no {above} than this token's {what} ({shown})."]
         if errors:
             raise exceptions.PermissionDenied(errors)
 

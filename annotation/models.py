@@ -257,6 +257,12 @@ class JudgmentSource(models.TextChoices):
     PRIOR = "prior", "Imported prior preference"
 
 
+# The judgments that fill one of a task's k slots and decide its status: not extra (a late answer past k) and
+# not an imported prior (the dataset's own preference, not an annotator's work). Submit, undo, a change of k
+# and the dashboard's consensus all count with this.
+COUNTED_JUDGMENTS = Q(is_extra=False) & ~Q(source=JudgmentSource.PRIOR)
+
+
 class Ranking(models.Model):
     """A K-way ranking of a prompt's candidates by one annotator (best first); expands into judgments."""
 

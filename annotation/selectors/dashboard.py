@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from annotation.models import Adjudication, Choice, ComparisonTask, Judgment, JudgmentSource, TaskKind
+from annotation.models import COUNTED_JUDGMENTS, Adjudication, Choice, ComparisonTask, Judgment, TaskKind
 
 # The answer a swapped repeat should get if the annotator is consistent.
 SWAPPED = {Choice.A: Choice.B, Choice.B: Choice.A, Choice.TIE: Choice.TIE, Choice.BOTH_BAD: Choice.BOTH_BAD}
@@ -51,9 +51,8 @@ def annotator_dashboard(*, annotator, projects=None, now: datetime | None = None
     shared = [r["task_id"] for r in rows if r["task__kind"] not in (TaskKind.GOLD, TaskKind.REPEAT)]
     others: dict[int, list[str]] = defaultdict(list)
     for task_id, choice in (
-        Judgment.objects.filter(task_id__in=shared, is_extra=False)
+        Judgment.objects.filter(COUNTED_JUDGMENTS, task_id__in=shared)  # priors are no annotator's consensus
         .exclude(annotator=annotator)
-        .exclude(source=JudgmentSource.PRIOR)  # imported preferences are not an annotator's consensus
         .values_list("task_id", "choice")
     ):
         others[task_id].append(choice)

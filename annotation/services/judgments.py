@@ -17,6 +17,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotation.models import (
+    COUNTED_JUDGMENTS,
     Adjudication,
     Choice,
     ComparisonTask,
@@ -101,16 +102,12 @@ class IdempotencyKeyConflict(ValidationError):
 
 
 def _counts_toward_k(judgment: Judgment) -> bool:
-    """Imported priors are not an annotator's work: they never take one of the task's k slots."""
+    """``COUNTED_JUDGMENTS`` for a judgment already in memory."""
     return not judgment.is_extra and judgment.source != JudgmentSource.PRIOR
 
 
 def _counted_choices(task: ComparisonTask) -> list[str]:
-    return list(
-        Judgment.objects.filter(task=task, is_extra=False)
-        .exclude(source=JudgmentSource.PRIOR)
-        .values_list("choice", flat=True)
-    )
+    return list(Judgment.objects.filter(COUNTED_JUDGMENTS, task=task).values_list("choice", flat=True))
 
 
 def _refresh_task_state(task: ComparisonTask, choices: list[str] | None = None) -> None:
@@ -254,8 +251,8 @@ def judgment_undo(*, judgment: Judgment, annotator) -> None:
     """Withdraw one's own judgment within the project's undo grace period.
 
     Gold answers are final: the annotator may already have seen the correct answer, so undoing one would
-    let them fix it. The task comes back to the annotator (a fresh lease) so the UI can show it again, and the oldest extra
-    judgment, if any, takes over the freed slot.
+    let them fix it. The task comes back to the annotator (a fresh lease) so the UI can show it again, and
+    the oldest extra judgment, if any, takes over the freed slot.
     """
     if judgment.annotator_id != annotator.pk:
         raise ValidationError({"judgment": ["You can only undo your own judgment."]})

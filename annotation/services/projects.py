@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from annotation.models import (
+    COUNTED_JUDGMENTS,
     Adjudication,
     ApiToken,
     Candidate,
@@ -91,11 +92,6 @@ def project_update(*, project: Project, **changes) -> Project:
     return project
 
 
-# Judgments that take one of a task's k slots: the same rule as the submit path
-# (``annotation.services.judgments._counted_choices``): not extra, not an imported prior.
-_COUNTED = Q(is_extra=False) & ~Q(source=JudgmentSource.PRIOR)
-
-
 def _judgment_tally(judgments, aggregate, task_ref: str = "pk") -> Coalesce:
     """Per outer row: ``aggregate`` over ``judgments`` of the task ``OuterRef(task_ref)``, 0 when none."""
     return Coalesce(
@@ -124,7 +120,9 @@ def _tasks_recount_for_overlap(*, project: Project, raised: bool) -> None:
     list(tasks.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
     if raised:
         # Late answers kept as extras take the new free slots, oldest first (as after an undo).
-        counted_n = _judgment_tally(Judgment.objects.filter(_COUNTED), Count("pk"), task_ref="task_id")
+        counted_n = _judgment_tally(
+            Judgment.objects.filter(COUNTED_JUDGMENTS), Count("pk"), task_ref="task_id"
+        )
         ranked = (
             Judgment.objects.filter(task__in=tasks, is_extra=True)
             .exclude(source=JudgmentSource.PRIOR)
@@ -137,7 +135,7 @@ def _tasks_recount_for_overlap(*, project: Project, raised: bool) -> None:
         promote = list(ranked.values_list("pk", flat=True))
         if promote:
             Judgment.objects.filter(pk__in=promote).update(is_extra=False)
-    counted = Judgment.objects.filter(_COUNTED)
+    counted = Judgment.objects.filter(COUNTED_JUDGMENTS)
     recount = _judgment_tally(counted, Count("pk"))
     tasks.exclude(judgment_count=recount).update(judgment_count=recount)
     tasks.filter(judgment_count__lt=k).exclude(status=TaskStatus.OPEN).update(status=TaskStatus.OPEN)

@@ -126,10 +126,10 @@ class ApiTokenViewSet(
             ("expires_at", parent.expires_at, "expiry", "later"),
             ("rate_limit_per_minute", parent.rate_limit_per_minute, "rate limit per minute", "higher"),
         ):
-            value = data.get(name)
-            shown = parent_value.isoformat() if hasattr(parent_value, "isoformat") else parent_value
             if parent_value is None:
                 continue
+            value = data.get(name)
+            shown = parent_value.isoformat() if hasattr(parent_value, "isoformat") else parent_value
             if value is None:
                 errors[name] = [
                     f"Required: this token has a {what} ({shown}), so the new token needs one too."

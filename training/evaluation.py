@@ -143,6 +143,21 @@ def source_of(meta: dict) -> str:
     return " vs ".join(models) if any(m != "?" for m in models) else "unknown"
 
 
+def label_type(meta_row: dict) -> str:
+    """A snapshot meta row's ``label_type``; a missing label means "pref". Only "pref" rows are preferences:
+    "tie" and "both_bad" rows carry an arbitrary (lo, hi) orientation."""
+    return meta_row.get("label_type") or "pref"
+
+
+def reward_statistics(rewards) -> tuple[float | None, float | None]:
+    """Mean and (population) standard deviation of rewards, None where empty or not finite: the card's
+    normalisation statistics and the evaluation report's."""
+    rewards = np.asarray(rewards, dtype=float)
+    if not rewards.size:
+        return None, None
+    return _finite(float(rewards.mean())), _finite(float(rewards.std()))
+
+
 def evaluate_pairs(
     r_chosen: Sequence[float],
     r_rejected: Sequence[float],
@@ -159,13 +174,14 @@ def evaluate_pairs(
     """
     meta = list(meta) if meta else [{} for _ in rows]
     rc_all, rr_all = np.asarray(r_chosen, dtype=float), np.asarray(r_rejected, dtype=float)
-    labels = [m.get("label_type") or "pref" for m in meta]
+    labels = [label_type(m) for m in meta]
     prefs = np.array([label == "pref" for label in labels], dtype=bool)
     rc, rr = rc_all[prefs], rr_all[prefs]
     len_c = np.array([len(r["chosen"]) for r in rows], dtype=float)
     len_r = np.array([len(r["rejected"]) for r in rows], dtype=float)
     ece, bins = pair_calibration(rc, rr, n_bins)
     rewards = np.concatenate([rc_all, rr_all])
+    reward_mean, reward_std = reward_statistics(rewards)
     report = {
         "n": int(prefs.sum()),
         "n_ties": labels.count("tie"),
@@ -186,7 +202,7 @@ def evaluate_pairs(
                 rc, rr, [source_of(m) for m, keep in zip(meta, prefs, strict=True) if keep]
             ).items()
         },
-        "reward_mean": _finite(float(rewards.mean())) if rewards.size else None,
-        "reward_std": _finite(float(rewards.std())) if rewards.size else None,
+        "reward_mean": reward_mean,
+        "reward_std": reward_std,
     }
     return report

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import random
 import shutil
 import time
@@ -112,7 +111,9 @@ def preference_rows(rows: list[dict], meta: list[dict]) -> tuple[list[dict], lis
     they would teach a preference (or an answer) the annotators did not give. There is no tie-aware loss
     yet, so ``margin_zero`` and ``tie_aware`` snapshots only keep them for evaluation and analysis.
     """
-    kept = [i for i, m in enumerate(meta) if (m.get("label_type") or "pref") == "pref"]
+    from training.evaluation import label_type
+
+    kept = [i for i, m in enumerate(meta) if label_type(m) == "pref"]
     return [rows[i] for i in kept], [meta[i] for i in kept], len(rows) - len(kept)
 
 
@@ -250,14 +251,11 @@ def train_reward_stats(
     if len(rows) > max_pairs:
         pick = sorted(random.Random(seed).sample(range(len(rows)), max_pairs))
         rows, meta = [rows[i] for i in pick], [meta[i] for i in pick]
+    from training.evaluation import reward_statistics
+
     r_c, r_r, *_ = score_split(model, tokenizer, rows, meta, max_length=max_length, batch_size=batch_size)
-    rewards = [*r_c, *r_r]
-    if not rewards:
-        return {"reward_mean": None, "reward_std": None, "pairs": 0}
-    mean = sum(rewards) / len(rewards)
-    std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / len(rewards))
-    finite = math.isfinite(mean) and math.isfinite(std)
-    return {"reward_mean": mean if finite else None, "reward_std": std if finite else None, "pairs": len(r_c)}
+    mean, std = reward_statistics([*r_c, *r_r])
+    return {"reward_mean": mean, "reward_std": std, "pairs": len(r_c)}
 
 
 # --- TRL adapter ---------------------------------------------------------------------------------------------

@@ -6,12 +6,12 @@ The artifact contract (from training): ``artifact_dir`` is a ``save_pretrained``
 
 Inputs are encoded exactly as training encoded them (``training.reward_training.PairEncoder``): decoders
 get ``prompt ids + response ids + EOS``; BERT-like encoders ``[CLS] prompt [SEP] response [SEP]``. Chat
-messages sent for a model PrefLab trained on a snapshot (its card names the snapshot) are rendered to text
-as imports store them (``annotation.chat.render_messages``), because that text is what the model was
-trained on; for other models (a hub RM served from a directory) they go through the tokenizer's chat
-template (prompt messages + the response as the assistant turn) when it has one. A response that already
-ends with the EOS token does not get a second one. Over-long inputs are cut from the left, so the prompt loses its oldest tokens first and the
-response is kept whole whenever it fits.
+messages sent for a model PrefLab trained on a snapshot (its card says ``messages_format: text`` or names
+the snapshot) are rendered to text as imports store them (``annotation.chat.render_messages``), because
+that text is what the model was trained on; for other models (a hub RM served from a directory) they go
+through the tokenizer's chat template (prompt messages + the response as the assistant turn) when it has
+one. A response that already ends with the EOS token does not get a second one. Over-long inputs are cut
+from the left, so the prompt loses its oldest tokens first and the response is kept whole whenever it fits.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import json
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
@@ -47,6 +48,18 @@ class PairingStrategy(models.TextChoices):
     ADJACENT = "adjacent", "Adjacent pairs after shuffle"
 
 
+def _ranking_length_default() -> int:
+    return settings.PREFLAB_RANKING_LENGTH_DEFAULT
+
+
+def validate_ranking_length(value: int) -> None:
+    """A ranking of n candidates expands into n*(n-1)/2 judgments, so n is capped per project, and the
+    project's cap by the server's hard maximum (``PREFLAB_MAX_RANKING_LENGTH``)."""
+    hard = settings.PREFLAB_MAX_RANKING_LENGTH
+    if not 2 <= value <= hard:
+        raise ValidationError(f"Must be between 2 and {hard} (PREFLAB_MAX_RANKING_LENGTH).")
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
@@ -56,6 +69,11 @@ class Project(models.Model):
         max_length=16, choices=PairingStrategy.choices, default=PairingStrategy.ALL_PAIRS
     )
     pairs_per_prompt = models.PositiveSmallIntegerField(default=3, help_text="k for the random_k strategy.")
+    max_ranking_length = models.PositiveSmallIntegerField(
+        default=_ranking_length_default,
+        validators=[validate_ranking_length],
+        help_text="Most candidates one K-way ranking may order (at most PREFLAB_MAX_RANKING_LENGTH).",
+    )
     allow_tie = models.BooleanField(default=True)
     allow_both_bad = models.BooleanField(default=True)
     ask_strength = models.BooleanField(default=True, help_text="Ask slightly / clearly / much better.")

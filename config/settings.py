@@ -141,6 +141,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("PREFLAB_MAX_REQUEST_BYTES", 20 * 1024 * 1024))
 PREFLAB_MAX_IMPORT_BYTES = int(os.environ.get("PREFLAB_MAX_IMPORT_BYTES", 512 * 1024 * 1024))
 
+# --- Work limits --------------------------------------------------------------------------------------------
+# Caps on lists and counts a client sends, so that a small request cannot ask for work (rows, memory, CPU)
+# that grows faster than its bytes. Each is listed, with what a client gets past it, in docs/security.md.
+# K-way ranking: a project's max_ranking_length (default below) may be raised up to the hard maximum; a
+# ranking of n candidates writes n*(n-1)/2 judgments.
+PREFLAB_RANKING_LENGTH_DEFAULT = int(os.environ.get("PREFLAB_RANKING_LENGTH_DEFAULT", "8"))
+PREFLAB_MAX_RANKING_LENGTH = int(os.environ.get("PREFLAB_MAX_RANKING_LENGTH", "16"))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "annotation.auth.TokenAuthentication",

@@ -164,7 +164,11 @@ class JudgmentUndoApi(AnnotateView):
 
 class PromptRankApi(AnnotateView):
     class InputSerializer(serializers.Serializer):
-        order = serializers.ListField(child=serializers.IntegerField(), min_length=2)
+        order = serializers.ListField(
+            child=serializers.IntegerField(),
+            min_length=2,
+            help_text="Candidate ids, best first: at most the project's max_ranking_length.",
+        )
         time_spent_ms = serializers.IntegerField(required=False, default=0, min_value=0)
 
     class OutputSerializer(serializers.Serializer):

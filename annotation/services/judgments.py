@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
@@ -322,8 +323,19 @@ def ranking_submit(*, prompt: Prompt, annotator, order: list[int], time_spent_ms
     """Store a K-way ranking (best first) and expand it into one pairwise judgment per candidate pair.
 
     Each pair reuses an existing task of that pair (either A/B order) or gets a new one with random A/B.
-    Pairs the annotator already judged keep their earlier judgment.
+    Pairs the annotator already judged keep their earlier judgment. A ranking of n candidates writes
+    n*(n-1)/2 judgments, so n is capped by the project's ``max_ranking_length`` (itself at most
+    ``PREFLAB_MAX_RANKING_LENGTH``), checked before anything is read or written.
     """
+    cap = min(prompt.project.max_ranking_length, settings.PREFLAB_MAX_RANKING_LENGTH)
+    if len(order) > cap:
+        raise ValidationError(
+            {
+                "order": [
+                    f"Rank at most {cap} candidates (the project's max_ranking_length); got {len(order)}."
+                ]
+            }
+        )
     order = [int(x) for x in order]
     if len(order) < 2 or len(set(order)) != len(order):
         raise ValidationError({"order": ["Give at least two distinct candidate ids."]})

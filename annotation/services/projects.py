@@ -42,6 +42,7 @@ PROJECT_EDITABLE_FIELDS = (
     "overlap_k",
     "pairing_strategy",
     "pairs_per_prompt",
+    "max_ranking_length",
     "allow_tie",
     "allow_both_bad",
     "ask_strength",

@@ -13,9 +13,7 @@ of the reward server) get the same treatment: too deep or undecodable is a 400, 
 from __future__ import annotations
 
 import gzip
-import io
 import json
-import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -25,62 +23,19 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from annotation.models import (
-    Candidate,
-    ComparisonTask,
     ImportBatch,
-    Judgment,
     Prompt,
     Role,
     TokenScope,
 )
-from tests.factories import make_project, make_task, make_token, make_user
+from tests.factories import make_project, make_token, make_user
+from tests.security.importer import Importer, counts, memory_peak, named_file
 from training.models import TrainingRun
 
 pytestmark = pytest.mark.usefixtures("require_postgres")
 
 GOOD = {"prompt": "Is water wet?", "chosen": "Yes, in the everyday sense.", "rejected": "No."}
 GOOD_LINE = json.dumps(GOOD).encode() + b"\n"
-
-
-def _counts() -> dict[str, int]:
-    """Every table an import writes, across all projects (a refused upload must change none of them)."""
-    return {
-        "prompts": Prompt.objects.count(),
-        "candidates": Candidate.objects.count(),
-        "tasks": ComparisonTask.objects.count(),
-        "judgments": Judgment.objects.count(),
-        "batches": ImportBatch.objects.count(),
-    }
-
-
-def _file(data: bytes, name: str) -> io.BytesIO:
-    buf = io.BytesIO(data)
-    buf.name = name
-    return buf
-
-
-class Importer:
-    """An engineer of a project, calling the import API with a real ``train`` token."""
-
-    def __init__(self) -> None:
-        self.user = make_user(Role.ENGINEER)
-        self.project = make_project(members=[(self.user, Role.ENGINEER)])
-        make_task(self.project)  # existing rows, so "nothing written" is checked against a non-empty table
-        self.client = APIClient()
-        self.client.credentials(
-            HTTP_AUTHORIZATION=f"Bearer {make_token(self.user, [TokenScope.TRAIN], name='importer')}"
-        )
-        self.url = f"/api/v1/projects/{self.project.pk}/import"
-
-    def upload(self, data: bytes, name: str, **fields):
-        return self.client.post(self.url, {"file": _file(data, name), **fields}, format="multipart")
-
-    def refused(self, response, status: int) -> dict:
-        """Assert the status, the one error body, and that no row was written; return the error."""
-        assert response.status_code == status, response.content[:500]
-        error = response.json()["error"]
-        assert set(error) == {"code", "message", "fields"}, error
-        return error
 
 
 @pytest.fixture
@@ -94,12 +49,12 @@ def importer(db) -> Importer:
 def test_upload_over_the_limit_is_413_naming_field_and_limit(importer, settings):
     data = GOOD_LINE * 40  # ~3 KB
     settings.PREFLAB_MAX_IMPORT_BYTES = 2000
-    before = _counts()
+    before = counts()
     error = importer.refused(importer.upload(data, "items.jsonl"), 413)
     assert error["code"] == "too_large"
     assert "the import limit is 2000 bytes (PREFLAB_MAX_IMPORT_BYTES)" in error["message"]
     assert error["fields"] == {"file": ["larger than 2000 bytes"]}
-    assert _counts() == before
+    assert counts() == before
     # The same file under a higher limit imports: the size alone refused it.
     settings.PREFLAB_MAX_IMPORT_BYTES = 1_000_000
     assert importer.upload(data, "items.jsonl").status_code == 201
@@ -114,20 +69,16 @@ def test_compressed_upload_that_expands_past_the_limit_is_413_before_it_is_read(
     bomb = gzip.compress(inflated, compresslevel=9)
     assert len(bomb) < 100_000 < len(inflated)
     settings.PREFLAB_MAX_IMPORT_BYTES = 100_000
-    before = _counts()
+    before = counts()
     importer.upload(bomb, name)  # warm up: first-use imports and caches are not what this measures
-    tracemalloc.start()
-    try:
-        response = importer.upload(bomb, name)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    measured = memory_peak(lambda: importer.upload(bomb, name))
+    response, peak = measured.result, measured.traced
     error = importer.refused(response, 413)
     assert error["code"] == "too_large"
     assert "expands to more than 100000 bytes" in error["message"]
     assert error["fields"] == {"file": ["larger than 100000 bytes"]}
     assert peak < 5_000_000, f"peak {peak} bytes: the inflated file was read into memory"
-    assert _counts() == before
+    assert counts() == before
 
 
 def test_compressed_upload_within_the_limit_imports(importer, settings):
@@ -147,10 +98,10 @@ def test_parquet_that_expands_past_the_limit_is_413(importer, settings, tmp_path
     data = (tmp_path / "big.parquet").read_bytes()
     assert len(data) < 100_000
     settings.PREFLAB_MAX_IMPORT_BYTES = 100_000
-    before = _counts()
+    before = counts()
     error = importer.refused(importer.upload(data, "big.parquet"), 413)
     assert error["code"] == "too_large" and "Parquet" in error["message"]
-    assert _counts() == before
+    assert counts() == before
 
 
 def _refused_before_decoding(importer, settings, path) -> None:
@@ -163,10 +114,10 @@ def _refused_before_decoding(importer, settings, path) -> None:
     settings.PREFLAB_MAX_IMPORT_BYTES = 50_000_000
     pool = pa.default_memory_pool()
     peak_before = pool.max_memory()
-    before = _counts()
+    before = counts()
     error = importer.refused(importer.upload(data, path.name), 413)
     assert error["code"] == "too_large" and "Parquet" in error["message"]
-    assert _counts() == before
+    assert counts() == before
     assert pool.max_memory() - peak_before < 100_000_000
 
 
@@ -240,12 +191,12 @@ def test_parquet_with_arrow_dictionary_columns_imports_normally(importer, tmp_pa
 
 def test_json_body_over_the_request_limit_is_a_json_413(importer, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
-    before = _counts()
+    before = counts()
     response = importer.client.post(importer.url, {"source": "x" * 5000}, format="json")
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "too_large"
     assert "PREFLAB_MAX_REQUEST_BYTES" in response.json()["error"]["message"]
-    assert _counts() == before
+    assert counts() == before
 
 
 class RecordingUploadHandler(FileUploadHandler):
@@ -273,12 +224,12 @@ def test_oversized_body_is_413_before_anything_reads_it(importer, settings, reco
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
     anonymous = Client(enforce_csrf_checks=True)
     anonymous.get("/accounts/login/")  # the CSRF cookie, as a browser would have it
-    small = anonymous.post("/accounts/login/", {"username": "x", "file": _file(b"x" * 5_000, "a.bin")})
+    small = anonymous.post("/accounts/login/", {"username": "x", "file": named_file(b"x" * 5_000, "a.bin")})
     assert small.status_code == 403 and recorded_uploads, (
         "the control: a small body is read by the CSRF check"
     )
     recorded_uploads.clear()
-    big = anonymous.post("/accounts/login/", {"username": "x", "file": _file(b"x" * 20_000, "a.bin")})
+    big = anonymous.post("/accounts/login/", {"username": "x", "file": named_file(b"x" * 20_000, "a.bin")})
     assert big.status_code == 413
     assert (
         big.json()["error"]["code"] == "too_large"
@@ -288,7 +239,7 @@ def test_oversized_body_is_413_before_anything_reads_it(importer, settings, reco
     # Logged in, on an API route that takes no files: the same.
     session = Client()
     session.force_login(importer.user)
-    response = session.post("/api/v1/judgments/", {"file": _file(b"x" * 20_000, "a.bin")})
+    response = session.post("/api/v1/judgments/", {"file": named_file(b"x" * 20_000, "a.bin")})
     assert response.status_code == 413 and recorded_uploads == []
     # The upload route takes bodies up to PREFLAB_MAX_IMPORT_BYTES.
     settings.FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
@@ -410,12 +361,12 @@ BAD_FILES = {
 @pytest.mark.parametrize("case", list(BAD_FILES))
 def test_malformed_upload_is_400_with_location_and_writes_nothing(importer, case):
     name, data, message, field = BAD_FILES[case]
-    before = _counts()
+    before = counts()
     error = importer.refused(importer.upload(data, name), 400)
     assert error["code"] == "invalid_import"
     assert error["message"].startswith(message), error["message"]
     assert error["fields"] == {field: [error["message"]]}
-    assert _counts() == before
+    assert counts() == before
 
 
 def test_the_good_record_alone_imports(importer):
@@ -431,10 +382,10 @@ def test_parquet_cut_short_is_400(importer, tmp_path):
 
     pq.write_table(pa.Table.from_pylist([GOOD] * 50), tmp_path / "ok.parquet")
     data = (tmp_path / "ok.parquet").read_bytes()
-    before = _counts()
+    before = counts()
     error = importer.refused(importer.upload(data[: len(data) // 2], "cut.parquet"), 400)
     assert "not a readable Parquet file" in error["message"]
-    assert _counts() == before
+    assert counts() == before
 
 
 # --- names, extensions and content types are not trusted ----------------------------------------------------
@@ -459,10 +410,10 @@ def test_traversal_file_name_is_reduced_to_its_base_name(importer, name):
 
 
 def test_file_name_that_is_only_dots_is_no_file(importer):
-    before = _counts()
+    before = counts()
     error = importer.refused(importer.upload(GOOD_LINE, ".."), 400)
     assert "file" in error["fields"]
-    assert _counts() == before
+    assert counts() == before
 
 
 def test_source_path_outside_the_data_dirs_is_refused(importer, settings, tmp_path):
@@ -472,7 +423,7 @@ def test_source_path_outside_the_data_dirs_is_refused(importer, settings, tmp_pa
     outside.write_bytes(GOOD_LINE)
     link = Path(settings.ARTIFACT_DIR) / "link.jsonl"
     link.symlink_to(outside)
-    before = _counts()
+    before = counts()
     for source in (
         str(outside),
         f"{settings.ARTIFACT_DIR}/../outside.jsonl",
@@ -483,7 +434,7 @@ def test_source_path_outside_the_data_dirs_is_refused(importer, settings, tmp_pa
         response = importer.client.post(importer.url, {"source": source}, format="json")
         error = importer.refused(response, 400)
         assert "local paths must lie under" in error["fields"]["source"][0], source
-    assert _counts() == before
+    assert counts() == before
 
 
 @pytest.mark.parametrize(
@@ -496,20 +447,20 @@ def test_source_path_outside_the_data_dirs_is_refused(importer, settings, tmp_pa
     ],
 )
 def test_extension_decides_the_reader_and_the_content_must_match(importer, name, data, fields, message):
-    before = _counts()
+    before = counts()
     error = importer.refused(importer.upload(data, name, **fields), 400)
     assert error["message"].startswith(message), error["message"]
-    assert _counts() == before
+    assert counts() == before
 
 
 def test_declared_content_type_is_not_trusted(importer):
     """A PNG declared as ``text/csv`` is parsed as what it is (not UTF-8 text) and refused."""
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
     upload = SimpleUploadedFile("items.csv", png, content_type="text/csv")
-    before = _counts()
+    before = counts()
     error = importer.refused(importer.client.post(importer.url, {"file": upload}, format="multipart"), 400)
     assert error["message"].startswith("line 1: not valid UTF-8")
-    assert _counts() == before
+    assert counts() == before
 
 
 def test_unsupported_request_body_type_is_415(importer):

@@ -1,0 +1,115 @@
+"""No small input may ask for unbounded work: every list, file and count a client sends has a cap.
+
+Each hostile body or file below is a few kilobytes that used to expand into gigabytes or hundreds of
+thousands of rows. Each must now be refused with a 400 that names the field (and the line) and the limit,
+or be handled, with a memory peak under 300 MB above the process before the call (measured after a
+warm-up, by tracemalloc and by the resident set's high-water mark) and no row left behind in PostgreSQL.
+No wall-clock asserts: the machine is shared; memory and row counts are what would have blown up.
+The caps are listed in docs/security.md.
+"""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from annotation.models import Judgment, Role, TokenScope
+from tests.factories import make_candidate, make_project, make_prompt, make_token, make_user
+from tests.security.importer import Importer, counts, memory_peak
+
+pytestmark = pytest.mark.usefixtures("require_postgres")
+
+BUDGET = 300 * 1024 * 1024  # bytes above the idle process
+
+
+def _within_budget(measured) -> None:
+    rss = "n/a" if measured.rss is None else f"{measured.rss / 1e6:.1f} MB"
+    print(f"memory peak above the process: traced {measured.traced / 1e6:.1f} MB, RSS {rss}")  # -s shows it
+    assert measured.traced < BUDGET, f"traced peak {measured.traced / 1e6:.0f} MB"
+    if measured.rss is not None:
+        assert measured.rss < BUDGET, f"RSS peak {measured.rss / 1e6:.0f} MB above the process before"
+
+
+@pytest.fixture
+def importer(db) -> Importer:
+    return Importer()
+
+
+def _hostile(importer: Importer, data: bytes, name: str, **fields):
+    """Upload ``data`` twice (the first is the warm-up) and return (error, measured memory) of the second,
+    asserting a 400 and that nothing was written."""
+    before = counts()
+    importer.upload(data, name, **fields)
+    measured = memory_peak(lambda: importer.upload(data, name, **fields))
+    error = importer.refused(measured.result, 400)
+    assert counts() == before
+    _within_budget(measured)
+    return error
+
+
+# --- K-way ranking ---------------------------------------------------------------------------------------
+
+
+class Ranker:
+    def __init__(self, n_candidates: int) -> None:
+        self.user = make_user(Role.ANNOTATOR)
+        self.project = make_project(members=[(self.user, Role.ANNOTATOR)])
+        self.prompt = make_prompt(self.project)
+        self.ids = [make_candidate(self.prompt, f"answer {i}").pk for i in range(n_candidates)]
+        self.client = APIClient()
+        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(self.user, [TokenScope.ANNOTATE])}")
+
+    def rank(self, order: list[int]):
+        return self.client.post(f"/api/v1/prompts/{self.prompt.pk}/rank", {"order": order}, format="json")
+
+
+def test_ranking_of_200_candidates_is_refused_naming_the_limit(db, settings):
+    """The reproduced attack: 200 ids (1.4 KB, an annotate-only token) used to expand into 19,900 tasks and
+    19,900 judgments in one transaction."""
+    ranker = Ranker(200)
+    assert ranker.project.max_ranking_length == settings.PREFLAB_RANKING_LENGTH_DEFAULT == 8
+    before = counts()
+    ranker.rank(ranker.ids)
+    measured = memory_peak(lambda: ranker.rank(ranker.ids))
+    response = measured.result
+    assert response.status_code == 400, response.content[:300]
+    error = response.json()["error"]
+    assert error["fields"]["order"] == [
+        "Rank at most 8 candidates (the project's max_ranking_length); got 200."
+    ]
+    assert counts() == before
+    _within_budget(measured)
+
+
+def test_ranking_up_to_the_project_cap_expands_to_every_pair(db):
+    ranker = Ranker(9)
+    response = ranker.rank(ranker.ids[:8])
+    assert response.status_code == 201, response.content
+    assert response.json()["judgments"] == 8 * 7 // 2
+    assert Judgment.objects.filter(task__project=ranker.project).count() == 28
+
+
+def test_project_ranking_cap_is_bounded_by_the_hard_maximum(db, settings):
+    """An engineer may raise the project's cap up to PREFLAB_MAX_RANKING_LENGTH, not past it."""
+    engineer = make_user(Role.ENGINEER)
+    ranker = Ranker(17)
+    ranker.project.memberships.create(user=engineer, role=Role.ENGINEER)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(engineer, [TokenScope.TRAIN])}")
+    url = f"/api/v1/projects/{ranker.project.pk}/"
+    too_high = client.patch(url, {"max_ranking_length": 17}, format="json")
+    assert too_high.status_code == 400, too_high.content
+    assert "PREFLAB_MAX_RANKING_LENGTH" in too_high.json()["error"]["fields"]["max_ranking_length"][0]
+    assert client.patch(url, {"max_ranking_length": 1}, format="json").status_code == 400
+    ok = client.patch(url, {"max_ranking_length": 16}, format="json")
+    assert ok.status_code == 200, ok.content
+    assert ok.json()["max_ranking_length"] == 16
+    assert ranker.rank(ranker.ids[:16]).status_code == 201
+    # Lowering the server's hard maximum caps projects that were set higher before.
+    settings.PREFLAB_MAX_RANKING_LENGTH = 4
+    other = Ranker(5)
+    other.project.max_ranking_length = 16
+    other.project.save()
+    refused = other.rank(other.ids)
+    assert refused.status_code == 400
+    assert "at most 4" in refused.json()["error"]["fields"]["order"][0]

@@ -148,7 +148,10 @@ PREFLAB_MAX_IMPORT_BYTES = int(os.environ.get("PREFLAB_MAX_IMPORT_BYTES", 512 * 
 # ranking of n candidates writes n*(n-1)/2 judgments.
 PREFLAB_RANKING_LENGTH_DEFAULT = int(os.environ.get("PREFLAB_RANKING_LENGTH_DEFAULT", "8"))
 PREFLAB_MAX_RANKING_LENGTH = int(os.environ.get("PREFLAB_MAX_RANKING_LENGTH", "16"))
-
+# Imports: candidates one record may carry, tasks one prompt may get from one import, records per import.
+PREFLAB_MAX_RESPONSES_PER_RECORD = int(os.environ.get("PREFLAB_MAX_RESPONSES_PER_RECORD", "64"))
+PREFLAB_MAX_TASKS_PER_PROMPT = int(os.environ.get("PREFLAB_MAX_TASKS_PER_PROMPT", "500"))
+PREFLAB_MAX_IMPORT_RECORDS = int(os.environ.get("PREFLAB_MAX_IMPORT_RECORDS", "2000000"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "annotation.auth.TokenAuthentication",

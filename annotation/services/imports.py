@@ -13,11 +13,13 @@ system user ``preflab-import``. A/B order is drawn from ``random.Random(seed)`` 
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 
@@ -32,6 +34,7 @@ from annotation.importing import (
     read_records,
 )
 from annotation.importing.bulk import insert_rows
+from annotation.importing.pairing import pair_count
 from annotation.importing.readers import Source, source_name
 from annotation.models import (
     Candidate,
@@ -135,6 +138,12 @@ def items_import(
     k = project.pairs_per_prompt if pairs_per_prompt is None else pairs_per_prompt
     if k < 1:
         raise ImportFileError("must be at least 1", field="pairs_per_prompt")
+    max_tasks = settings.PREFLAB_MAX_TASKS_PER_PROMPT
+    if strategy == PairingStrategy.RANDOM_K and k > max_tasks:
+        raise ImportFileError(
+            f"at most {max_tasks} tasks per prompt (PREFLAB_MAX_TASKS_PER_PROMPT); got {k}",
+            field="pairs_per_prompt",
+        )
     if shape is not None and shape not in SHAPES:
         raise ImportFileError(f"unknown shape {shape!r}; use one of {', '.join(SHAPES)}", field="shape")
 
@@ -168,11 +177,25 @@ def _read_validated(
     rows: Iterable[tuple[str, dict]], shape: str | None, limit: int | None, progress: Progress | None
 ) -> tuple[list[ImportRecord], str]:
     records: list[ImportRecord] = []
+    max_records = settings.PREFLAB_MAX_IMPORT_RECORDS
+    max_responses = settings.PREFLAB_MAX_RESPONSES_PER_RECORD
     for location, row in rows:
         if limit is not None and len(records) >= limit:
             break
+        if len(records) >= max_records:
+            raise ImportFileError(
+                f"more than {max_records} records (PREFLAB_MAX_IMPORT_RECORDS): split the input or use "
+                "'limit'",
+                location=location,
+                field="source",
+            )
         if shape is None:
             shape = detect_shape(row, location)
+        responses = row.get("responses")
+        if isinstance(responses, list | str) and len(responses) > max_responses:  # before normalising them
+            responses = _maybe_list(responses)
+            if len(responses) > max_responses:
+                raise _too_many_responses(location, len(responses), max_responses)
         records.append(normalize_record(row, shape, location))
         if progress and len(records) % 1000 == 0:
             progress("read", 1000)
@@ -181,6 +204,45 @@ def _read_validated(
     if not records:
         raise ImportFileError("the input has no records", field="source")
     return records, shape or ""
+
+
+def _maybe_list(value: list | str) -> list | str:
+    """A CSV cell holds the responses as JSON text; its length in characters says nothing yet."""
+    if isinstance(value, str):
+        try:
+            decoded = json.loads(value)
+        except (ValueError, RecursionError):
+            return value  # normalising reports the bad cell
+        return decoded if isinstance(decoded, list) else value
+    return value
+
+
+def _too_many_responses(location: str, n: int, cap: int) -> ImportFileError:
+    return ImportFileError(
+        f"{n} responses; at most {cap} per record (PREFLAB_MAX_RESPONSES_PER_RECORD)",
+        location=location,
+        field="responses",
+    )
+
+
+def _check_tasks_per_prompt(groups: dict[str, dict], *, strategy: str, k: int) -> None:
+    """Refuse a prompt whose candidates in this input would be paired into more than
+    ``PREFLAB_MAX_TASKS_PER_PROMPT`` tasks (``all_pairs`` makes n*(n-1)/2 of them), before anything is
+    inserted. Refusing, rather than quietly pairing fewer, keeps ``all_pairs`` meaning every pair; the
+    message names the prompt's first line and says to split it or pick ``random_k`` or ``adjacent``."""
+    cap = settings.PREFLAB_MAX_TASKS_PER_PROMPT
+    for group in groups.values():
+        if group["pairs"]:
+            continue  # preference shapes: one task per record, bounded by the records themselves
+        n = len(group["candidates"])
+        planned = pair_count(strategy, n, k=k)
+        if planned > cap:
+            raise ImportFileError(
+                f"{n} candidates for this prompt make {planned} {strategy} tasks; at most {cap} per prompt "
+                "(PREFLAB_MAX_TASKS_PER_PROMPT): split the candidates or use random_k or adjacent",
+                location=group["record"].location,
+                field="responses",
+            )
 
 
 def _prompt_hash(record: ImportRecord) -> str:
@@ -222,6 +284,7 @@ def _write(
         if pref:
             group["pairs"].append(pref)
         record_keys.append((p_hash, hashes, pref))
+    _check_tasks_per_prompt(groups, strategy=strategy, k=k)
 
     # 2. Prompts: reuse existing ones (same hash in this project), bulk-insert the rest.
     prompt_ids: dict[str, int] = {}

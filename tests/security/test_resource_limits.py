@@ -10,6 +10,8 @@ The caps are listed in docs/security.md.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -113,3 +115,58 @@ def test_project_ranking_cap_is_bounded_by_the_hard_maximum(db, settings):
     refused = other.rank(other.ids)
     assert refused.status_code == 400
     assert "at most 4" in refused.json()["error"]["fields"]["order"][0]
+
+
+# --- pairing at import -----------------------------------------------------------------------------------
+
+
+def _responses_row(n: int, prompt: str = "Which answer is best?") -> bytes:
+    return (
+        json.dumps({"prompt": prompt, "responses": [f"answer number {i}" for i in range(n)]}).encode() + b"\n"
+    )
+
+
+@pytest.mark.parametrize("pairing", ["random_k", "all_pairs", "adjacent"])
+def test_row_with_6000_responses_is_refused_on_its_line(importer, pairing):
+    """53 KB, one row: random_k used to list all 18 million pairs before sampling three (1.8 GB)."""
+    data = _responses_row(2) + _responses_row(6000, "Another prompt")
+    error = _hostile(importer, data, "wide.jsonl", pairing=pairing)
+    assert error["message"] == (
+        "line 2: responses: 6000 responses; at most 64 per record (PREFLAB_MAX_RESPONSES_PER_RECORD)"
+    )
+    assert error["fields"] == {"responses": [error["message"]]}
+
+
+def test_prompt_whose_candidates_make_too_many_all_pairs_tasks_is_refused(importer):
+    """500 responses of one prompt (spread over rows, each under the per-record cap) used to make 124,750
+    tasks; all_pairs is refused past PREFLAB_MAX_TASKS_PER_PROMPT, naming the prompt's first line."""
+    rows = [_responses_row(2, "A different prompt")]
+    rows += [
+        json.dumps({"prompt": "Same prompt", "responses": [f"answer {r}-{i}" for i in range(50)]}).encode()
+        + b"\n"
+        for r in range(10)
+    ]
+    error = _hostile(importer, b"".join(rows), "many.jsonl", pairing="all_pairs")
+    assert error["message"].startswith(
+        "line 2: responses: 500 candidates for this prompt make 124750 all_pairs tasks; at most 500 per "
+        "prompt (PREFLAB_MAX_TASKS_PER_PROMPT)"
+    )
+    # random_k and adjacent stay linear: the same file imports.
+    response = importer.upload(b"".join(rows), "many.jsonl", pairing="random_k", pairs_per_prompt=3)
+    assert response.status_code == 201, response.content
+    assert response.json()["tasks_created"] == 1 + 3
+
+
+def test_pairs_per_prompt_over_the_task_cap_is_refused(importer, settings):
+    settings.PREFLAB_MAX_TASKS_PER_PROMPT = 10
+    error = _hostile(importer, _responses_row(8), "k.jsonl", pairing="random_k", pairs_per_prompt=11)
+    assert error["fields"] == {"pairs_per_prompt": [error["message"]]}
+    assert "at most 10 tasks per prompt (PREFLAB_MAX_TASKS_PER_PROMPT); got 11" in error["message"]
+
+
+def test_records_past_the_record_cap_are_refused(importer, settings):
+    settings.PREFLAB_MAX_IMPORT_RECORDS = 5
+    data = b"".join(_responses_row(2, f"prompt {i}") for i in range(6))
+    error = _hostile(importer, data, "rows.jsonl")
+    assert error["message"].startswith("line 6: source: more than 5 records (PREFLAB_MAX_IMPORT_RECORDS)")
+    assert importer.upload(data, "rows.jsonl", limit=5).status_code == 201

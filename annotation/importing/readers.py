@@ -13,6 +13,7 @@ all in memory.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import gzip
@@ -196,22 +197,110 @@ def _json_reason(exc: ValueError | RecursionError) -> str:
     return str(exc).split(";")[0]
 
 
+MAX_JSON_DEPTH = 1000  # what json.loads reaches before its RecursionError: the same refusal for arrays
+_JSON_CHUNK = 64 * 1024
+
+
 def _read_json(raw: IO[bytes]) -> Iterator[tuple[str, dict]]:
-    """A .json file is either one JSON array of objects or, as many exports are, JSON lines."""
+    """A .json file is either one JSON array of objects or, as many exports are, JSON lines.
+
+    An array is parsed incrementally: ijson's tokenizer (no prefix paths, which cost quadratic memory on
+    deep nesting) feeds ``_ArrayItems``, which builds one element at a time and refuses nesting past
+    ``MAX_JSON_DEPTH`` as it opens. A small file of a million ``{}`` thus costs one element, not a million,
+    and its first bad element is reported before the rest is read. The tokenizer is fed at most one line
+    (and at most 64 KB) at a time, so a syntax error is reported on its line."""
+    import ijson
+
     head = raw.peek(64)[:64].lstrip()
     if not head.startswith(b"["):
         yield from _read_jsonl(raw)
         return
-    text = _decode(raw.read(), "file")
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ImportFileError(f"invalid JSON ({exc.msg})", location=f"line {exc.lineno}") from exc
-    except (ValueError, RecursionError) as exc:
-        raise ImportFileError(f"invalid JSON ({_json_reason(exc)})") from exc
-    for number, item in enumerate(items, start=1):
-        location = f"item {number}"
-        yield location, _as_object(item, location)
+    events = ijson.sendable_list()
+    tokenizer = ijson.basic_parse_coro(events, use_float=True)
+    utf8 = codecs.getincrementaldecoder("utf-8")()  # checks the bytes; a character may span two chunks
+    array = _ArrayItems()
+    line, number, done = 1, 0, False
+    while not done:
+        chunk = raw.readline(_JSON_CHUNK)
+        done = not chunk
+        location = f"line {line}"
+        try:
+            utf8.decode(chunk, final=done)
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(
+                f"not valid UTF-8 ({exc.reason} at byte {exc.start})", location=location
+            ) from exc
+        try:
+            if done:
+                tokenizer.close()  # raises on a truncated array
+            else:
+                tokenizer.send(chunk)
+            items = array.feed(events)
+        except ijson.JSONError as exc:
+            raise ImportFileError(f"invalid JSON ({_ijson_reason(exc)})", location=location) from exc
+        except (ValueError, RecursionError) as exc:
+            raise ImportFileError(f"invalid JSON ({_json_reason(exc)})", location=location) from exc
+        del events[:]
+        for item in items:
+            number += 1
+            yield f"item {number}", _as_object(item, f"item {number}")
+        line += chunk.endswith(b"\n")
+
+
+class _ArrayItems:
+    """Builds the elements of a top-level JSON array from ijson ``basic_parse`` events, one at a time."""
+
+    def __init__(self) -> None:
+        self.opened = False
+        self.stack: list[dict | list] = []  # the element being built, outermost first
+        self.keys: list[str | None] = []  # per open object: the key of the value that comes next
+
+    def feed(self, events: list[tuple[str, Any]]) -> list[Any]:
+        """Consume ``events``; return the elements they completed."""
+        done: list[Any] = []
+        for event, value in events:
+            if not self.opened:
+                if event != "start_array":  # _read_json peeked "[": this cannot happen on valid input
+                    raise ValueError("expected a JSON array")
+                self.opened = True
+            elif event in ("start_map", "start_array"):
+                if len(self.stack) >= MAX_JSON_DEPTH:
+                    raise RecursionError
+                container: dict | list = {} if event == "start_map" else []
+                self._add(container, done, complete=False)
+                self.stack.append(container)
+                if event == "start_map":
+                    self.keys.append(None)
+            elif event == "map_key":
+                self.keys[-1] = value
+            elif event in ("end_map", "end_array"):
+                if not self.stack:
+                    continue  # the end of the top-level array
+                finished = self.stack.pop()
+                if event == "end_map":
+                    self.keys.pop()
+                if not self.stack:
+                    done.append(finished)
+            else:
+                self._add(value, done, complete=True)
+        return done
+
+    def _add(self, value: Any, done: list[Any], *, complete: bool) -> None:
+        if not self.stack:
+            if complete:
+                done.append(value)  # a scalar element of the top-level array
+            return
+        parent = self.stack[-1]
+        if isinstance(parent, list):
+            parent.append(value)
+        else:
+            parent[self.keys[-1]] = value
+
+
+def _ijson_reason(exc: Exception) -> str:
+    """ijson's (yajl's) message without the multi-line excerpt it appends."""
+    text = str(exc).strip().splitlines()
+    return text[0].strip() if text else type(exc).__name__
 
 
 def _read_csv(raw: IO[bytes]) -> Iterator[tuple[str, dict]]:

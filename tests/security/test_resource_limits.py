@@ -10,6 +10,7 @@ The caps are listed in docs/security.md.
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -170,3 +171,28 @@ def test_records_past_the_record_cap_are_refused(importer, settings):
     error = _hostile(importer, data, "rows.jsonl")
     assert error["message"].startswith("line 6: source: more than 5 records (PREFLAB_MAX_IMPORT_RECORDS)")
     assert importer.upload(data, "rows.jsonl", limit=5).status_code == 201
+
+
+# --- JSON arrays -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "element",
+    [b"{}", b"1", b"[]", b'{"prompt": "p", "responses": []}'],
+    ids=["object", "number", "list", "bad"],
+)
+def test_small_gzip_of_a_huge_json_array_is_refused_without_materialising_it(importer, element):
+    """96 KB of gzip holding 99 MB of ``[{},{},...]`` (under the size cap) used to take 1.25 GB of memory
+    before its 400. Parsed incrementally, the first element is refused on its own."""
+    inflated = b"[" + (element + b",") * (99_000_000 // (len(element) + 1)) + element + b"]"
+    bomb = gzip.compress(inflated, compresslevel=9)
+    assert len(bomb) < 400_000 < 99_000_000 <= len(inflated) + 2 * len(element)
+    error = _hostile(importer, bomb, "array.json.gz")
+    assert error["message"].startswith("item 1: "), error["message"]
+
+
+def test_json_array_with_a_syntax_error_deep_in_it_names_the_line(importer):
+    good = json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"})
+    data = ("[\n" + ",\n".join([good] * 3) + ",\n{oops}\n]").encode()
+    error = _hostile(importer, data, "broken.json")
+    assert error["message"].startswith("line 5: invalid JSON"), error["message"]

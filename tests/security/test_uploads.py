@@ -319,7 +319,7 @@ BAD_FILES = {
     "json-array-nested-too-deep": (
         "d.json",
         b"[" * DEEP + b"]" * DEEP,
-        "invalid JSON (nested too deeply)",
+        "line 1: invalid JSON (nested too deeply)",
         "file",
     ),
     "csv-extra-cells": (

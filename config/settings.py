@@ -152,6 +152,12 @@ PREFLAB_MAX_RANKING_LENGTH = int(os.environ.get("PREFLAB_MAX_RANKING_LENGTH", "1
 PREFLAB_MAX_RESPONSES_PER_RECORD = int(os.environ.get("PREFLAB_MAX_RESPONSES_PER_RECORD", "64"))
 PREFLAB_MAX_TASKS_PER_PROMPT = int(os.environ.get("PREFLAB_MAX_TASKS_PER_PROMPT", "500"))
 PREFLAB_MAX_IMPORT_RECORDS = int(os.environ.get("PREFLAB_MAX_IMPORT_RECORDS", "2000000"))
+# Server paths an import API `source` may name (after symlinks are resolved); comma-separated. Not the
+# artifact directory: it holds every project's snapshots.
+PREFLAB_IMPORT_ROOTS = [
+    Path(p).resolve() for p in env_list("PREFLAB_IMPORT_ROOTS", f"{SHARED_DATA_DIR},{DATA_DIR / 'imports'}")
+]
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "annotation.auth.TokenAuthentication",

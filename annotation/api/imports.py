@@ -7,8 +7,6 @@ already hold for changing projects and training. A user who cannot see the proje
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -34,19 +32,8 @@ def _too_large(reason: str) -> Response:
     )
 
 
-def _allowed_local_path(source: str) -> Path | None:
-    """A local dataset path must lie under the shared data or artifact directory (the server never reads
-    arbitrary files for a client); returns None when ``source`` is not a local path (a hub name)."""
-    path = Path(source)
-    if not (path.is_absolute() or source.startswith(".")) and not path.exists():
-        return None
-    resolved = path.resolve()
-    for root in (Path(settings.SHARED_DATA_DIR), Path(settings.ARTIFACT_DIR)):
-        if resolved.is_relative_to(Path(root).resolve()):
-            return resolved
-    raise ImportFileError(
-        "local paths must lie under the shared data directory or the artifact directory", field="source"
-    )
+# datasets.load_dataset options that pick files of their own; never passed on, and refused when sent.
+REFUSED_LOADER_OPTIONS = ("data_files", "data_dir", "builder", "path", "cache_dir")
 
 
 class ProjectImportApi(APIView):
@@ -58,7 +45,10 @@ class ProjectImportApi(APIView):
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(required=False, help_text="A .jsonl/.jsonl.gz/.json/.csv/.parquet file.")
         source = serializers.CharField(
-            required=False, max_length=500, help_text="A Hugging Face dataset name or a saved-dataset path."
+            required=False,
+            max_length=500,
+            help_text="A file or saved-dataset path under an import root (PREFLAB_IMPORT_ROOTS), or a Hugging "
+            "Face hub dataset id 'owner/name'. Builder names ('json', 'csv', ...) are refused.",
         )
         format = serializers.ChoiceField(choices=FORMATS, required=False, help_text="Override detection.")
         shape = serializers.ChoiceField(choices=SHAPES, required=False, help_text="Override detection.")
@@ -73,6 +63,11 @@ class ProjectImportApi(APIView):
             ref_name = "ImportInput"
 
         def validate(self, attrs):
+            for name in REFUSED_LOADER_OPTIONS:  # would let datasets read files the source rule never saw
+                if name in self.initial_data:
+                    raise serializers.ValidationError(
+                        {name: ["not accepted: name the files as 'source' (a path under an import root)"]}
+                    )
             if bool(attrs.get("file")) == bool(attrs.get("source")):
                 raise serializers.ValidationError(
                     {"file": ["give exactly one of 'file' (upload) or 'source'"]}
@@ -108,16 +103,10 @@ class ProjectImportApi(APIView):
         if upload is not None and upload.size > settings.PREFLAB_MAX_IMPORT_BYTES:
             return _too_large(f"The upload is {upload.size} bytes")
         try:
-            if upload is not None:
-                source = upload
-            else:
-                local = _allowed_local_path(data["source"])
-                source = str(local) if local else data["source"]
-                if local is None or local.is_dir():
-                    data.setdefault("format", "hf")
             report = items_import(
                 project=project,
-                source=source,
+                source=upload if upload is not None else data["source"],
+                source_roots=settings.PREFLAB_IMPORT_ROOTS,
                 format=data.get("format"),
                 shape=data.get("shape"),
                 pairing=data.get("pairing"),

@@ -22,7 +22,7 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,6 +50,43 @@ def source_name(source: Source) -> str:
     return str(getattr(source, "name", "<upload>"))
 
 
+# A Hugging Face hub dataset id: exactly "owner/name" (the hub's own character set; no "..").
+HUB_DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+_NOT_A_SOURCE = (
+    "must be an uploaded file, a path under an import root, or a Hugging Face hub dataset id 'owner/name'; "
+    "datasets builder names such as 'json', 'csv', 'text' or 'parquet' are not sources"
+)
+
+
+def resolve_source(source: str | os.PathLike, *, roots: Sequence[Path] | None) -> str:
+    """The one rule for a named (not uploaded) source: a local path, resolved through symlinks and ``..``,
+    that lies under one of ``roots`` (None: anywhere, for the operator's command line), or a hub dataset
+    id ``owner/name`` that names no local path. Anything else, a ``datasets`` builder name like ``json``
+    included (``load_dataset("json")`` globs the working directory), raises ImportFileError on "source"."""
+    text = os.fspath(source)
+    if not text or "\x00" in text:
+        raise ImportFileError(_NOT_A_SOURCE, field="source")
+    path = Path(text)
+    if path.is_absolute() or text.startswith(".") or os.path.lexists(text):
+        resolved = path.resolve()
+        if roots is not None and not any(resolved.is_relative_to(Path(root).resolve()) for root in roots):
+            raise ImportFileError(
+                "local paths must lie under an import root (PREFLAB_IMPORT_ROOTS), symlinks resolved",
+                field="source",
+            )
+        return str(resolved)
+    if HUB_DATASET_ID.fullmatch(text) and ".." not in text:
+        return text
+    raise ImportFileError(_NOT_A_SOURCE, field="source")
+
+
+def is_hub_dataset_id(source: Source) -> bool:
+    """A string source that is a hub id and no local path (what ``resolve_source`` passes as a hub id)."""
+    if not isinstance(source, str) or not HUB_DATASET_ID.fullmatch(source) or ".." in source:
+        return False
+    return not os.path.lexists(source)
+
+
 def detect_format(source: Source, override: str | None = None) -> str:
     """The format named by ``override``, else by the file name's extension (a directory is a saved HF
     dataset). Raises ImportFileError (field "format") when neither says."""
@@ -61,7 +98,7 @@ def detect_format(source: Source, override: str | None = None) -> str:
         return override
     if isinstance(source, list):
         return "records"
-    if isinstance(source, str | os.PathLike) and Path(source).is_dir():
+    if (isinstance(source, str | os.PathLike) and Path(source).is_dir()) or is_hub_dataset_id(source):
         return "hf"
     name = source_name(source).lower()
     for ext, fmt in sorted(_EXTENSIONS.items(), key=lambda kv: -len(kv[0])):
@@ -454,8 +491,13 @@ def _read_hf(source: Source, *, split: str | None) -> Iterator[tuple[str, dict]]
     try:
         if Path(source).is_dir():
             loaded = datasets.load_from_disk(str(source))
-        else:
+        elif is_hub_dataset_id(source):
+            # Never a builder name, a file or a missing path: load_dataset would glob the working directory.
             loaded = datasets.load_dataset(str(source), split=split)
+        else:
+            raise ImportFileError(_NOT_A_SOURCE, field="source")
+    except ImportFileError:
+        raise
     except Exception as exc:  # datasets raises many types (FileNotFound, ConnectionError, ValueError...)
         raise ImportFileError(f"cannot load dataset {str(source)!r}: {exc}", field="source") from exc
     if isinstance(loaded, datasets.DatasetDict):

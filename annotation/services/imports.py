@@ -14,10 +14,12 @@ system user ``preflab-import``. A/B order is drawn from ``random.Random(seed)`` 
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -35,7 +37,7 @@ from annotation.importing import (
 )
 from annotation.importing.bulk import insert_rows
 from annotation.importing.pairing import pair_count
-from annotation.importing.readers import Source, source_name
+from annotation.importing.readers import Source, resolve_source, source_name
 from annotation.models import (
     Candidate,
     Choice,
@@ -123,11 +125,16 @@ def items_import(
     limit: int | None = None,
     progress: Progress | None = None,
     max_bytes: int | None = None,
+    source_roots: Sequence[Path] | None = None,
 ) -> ImportReport:
-    """Import a JSONL/JSON/CSV/Parquet file, a Hugging Face dataset (name or ``save_to_disk`` directory) or
-    a list of dicts into ``project``. Raises ImportFileError for bad input (nothing written), and its
-    subclass ImportTooLarge when a gzip or Parquet file expands past ``max_bytes`` (None: no cap)."""
+    """Import a JSONL/JSON/CSV/Parquet file, a Hugging Face dataset (hub id ``owner/name`` or
+    ``save_to_disk`` directory) or a list of dicts into ``project``. Raises ImportFileError for bad input
+    (nothing written), and its subclass ImportTooLarge when a gzip or Parquet file expands past
+    ``max_bytes`` (None: no cap). A named source must be a path under one of ``source_roots`` (None: any
+    local path, for the operator's command line) or a hub id (``resolve_source``)."""
     started = time.perf_counter()
+    if isinstance(source, str | os.PathLike):
+        source = resolve_source(source, roots=source_roots)
     fmt = detect_format(source, format)
     strategy = pairing or project.pairing_strategy
     if strategy not in PairingStrategy.values:

@@ -57,8 +57,9 @@ def test_upload_imports_and_reports_counts(project, engineer):
     assert Judgment.objects.filter(task__project=project, source="prior").count() == 3
 
 
-def test_json_body_with_saved_dataset_under_artifact_dir(project, engineer, settings):
-    path = write_hf_dataset(settings.ARTIFACT_DIR / "ds", RESPONSES_ROWS)
+def test_json_body_with_saved_dataset_under_an_import_root(project, engineer, settings, tmp_path):
+    settings.PREFLAB_IMPORT_ROOTS = [tmp_path / "imports"]
+    path = write_hf_dataset(tmp_path / "imports" / "ds", RESPONSES_ROWS)
     response = _client(engineer).post(
         _url(project), {"source": str(path), "pairing": "adjacent"}, format="json"
     )

@@ -12,13 +12,14 @@ Accepted shapes (detected from the first record's keys unless named):
 
 A prompt is a non-empty string or a list of ``{"role", "content"}`` chat messages (in CSV: that list as
 JSON text). Optional on every shape: ``id`` (kept as the prompt's external id) and ``metadata`` (an object).
-No stored value may hold a NUL character (PostgreSQL cannot store one in text or JSON) or nest deeper than
-``MAX_NESTING`` levels.
+No stored value may hold a NUL character (PostgreSQL cannot store one in text or JSON), a NaN or infinite
+number (not JSON; PostgreSQL refuses them too) or nest deeper than ``MAX_NESTING`` levels.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +81,8 @@ def normalize_record(record: dict, shape: str, location: str) -> ImportRecord:
 
 
 def _storable(record: ImportRecord) -> ImportRecord:
-    """Refuse what the database cannot store (NUL characters) or should not (absurdly deep nesting)."""
+    """Refuse what the database cannot store (NUL characters, NaN/Infinity) or should not (absurdly deep
+    nesting), whatever the format it came from (JSON text, a CSV cell of JSON, Parquet or Arrow floats)."""
     names = ("chosen", "rejected") if record.preferred else None
     texts = [("prompt", record.prompt_text), ("id", record.external_id)]
     nested = [("prompt", record.prompt_messages), ("metadata", record.metadata)]
@@ -98,6 +100,12 @@ def _storable(record: ImportRecord) -> ImportRecord:
             if isinstance(item, str):
                 if "\x00" in item:
                     raise _nul(record, key)
+            elif isinstance(item, float) and not math.isfinite(item):
+                raise ImportFileError(
+                    f"{item!r} is not a JSON number (NaN and Infinity cannot be stored)",
+                    location=record.location,
+                    field=key,
+                )
             elif isinstance(item, dict | list):
                 if depth >= MAX_NESTING:
                     raise ImportFileError(

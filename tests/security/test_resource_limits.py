@@ -196,3 +196,60 @@ def test_json_array_with_a_syntax_error_deep_in_it_names_the_line(importer):
     data = ("[\n" + ",\n".join([good] * 3) + ",\n{oops}\n]").encode()
     error = _hostile(importer, data, "broken.json")
     assert error["message"].startswith("line 5: invalid JSON"), error["message"]
+
+
+# --- NaN and Infinity ------------------------------------------------------------------------------------
+
+GOOD_PAIR = {"prompt": "Is water wet?", "chosen": "Yes.", "rejected": "No."}
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        (
+            '{"prompt": "p", "responses": [{"text": "a", "generation_params": {"temperature": NaN}}, "b"]}',
+            "responses[0]",
+        ),
+        ('{"prompt": "p", "responses": [{"text": "a", "params": {"top_p": Infinity}}, "b"]}', "responses[0]"),
+        ('{"prompt": "p", "responses": ["a", "b"], "metadata": {"score": -Infinity}}', "metadata"),
+        ('{"prompt": "p", "responses": ["a", "b"], "metadata": {"score": 1e999}}', "metadata"),
+    ],
+    ids=["nan-params", "infinity-params", "minus-infinity-metadata", "overflow-metadata"],
+)
+def test_nan_or_infinity_in_a_jsonl_row_is_400_on_its_line(importer, line, field):
+    """PostgreSQL's JSON has no NaN/Infinity: the import used to end in a 500 from the database."""
+    data = json.dumps({"prompt": "q", "responses": ["x", "y"]}).encode() + b"\n" + line.encode() + b"\n"
+    error = _hostile(importer, data, "nan.jsonl")
+    assert error["message"].startswith(f"line 2: {field}: "), error["message"]
+    assert "NaN and Infinity cannot be stored" in error["message"]
+    assert error["fields"] == {field: [error["message"]]}
+
+
+def test_nan_in_a_csv_json_cell_is_400_on_its_row(importer):
+    data = b'prompt,chosen,rejected,metadata\nq1,good,bad,{}\nq2,good,bad,"{""x"": NaN}"\n'
+    error = _hostile(importer, data, "nan.csv")
+    assert error["message"].startswith("row 2 (line 3): metadata: "), error["message"]
+
+
+def test_nan_in_a_parquet_float_is_400_on_its_row(importer, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [
+        {
+            "prompt": "p1",
+            "responses": [{"text": "a", "generation_params": {"temperature": 0.7}}, {"text": "b"}],
+        },
+        {"prompt": "p2", "responses": [{"text": "a", "generation_params": {"temperature": float("nan")}}]},
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "nan.parquet")
+    error = _hostile(importer, (tmp_path / "nan.parquet").read_bytes(), "nan.parquet")
+    assert error["message"].startswith("row 2: responses[0]: "), error["message"]
+
+
+def test_nan_in_a_json_array_is_400_on_its_line(importer):
+    data = (
+        b'[\n{"prompt": "p", "responses": ["a", "b"]},\n{"prompt": "q", "responses": ["a", "b"], "x": NaN}\n]'
+    )
+    error = _hostile(importer, data, "nan.json")
+    assert error["message"].startswith("line 3: invalid JSON"), error["message"]

@@ -152,6 +152,15 @@ PREFLAB_MAX_RANKING_LENGTH = int(os.environ.get("PREFLAB_MAX_RANKING_LENGTH", "1
 PREFLAB_MAX_RESPONSES_PER_RECORD = int(os.environ.get("PREFLAB_MAX_RESPONSES_PER_RECORD", "64"))
 PREFLAB_MAX_TASKS_PER_PROMPT = int(os.environ.get("PREFLAB_MAX_TASKS_PER_PROMPT", "500"))
 PREFLAB_MAX_IMPORT_RECORDS = int(os.environ.get("PREFLAB_MAX_IMPORT_RECORDS", "2000000"))
+# Training configs (training/limits.py maps each config field to one of these).
+PREFLAB_MAX_TRAINING_STEPS = int(os.environ.get("PREFLAB_MAX_TRAINING_STEPS", "100000"))
+PREFLAB_MAX_TRAINING_EPOCHS = int(os.environ.get("PREFLAB_MAX_TRAINING_EPOCHS", "100"))
+PREFLAB_MAX_BATCH_SIZE = int(os.environ.get("PREFLAB_MAX_BATCH_SIZE", "1024"))
+PREFLAB_MAX_SAMPLES_PER_PROMPT = int(os.environ.get("PREFLAB_MAX_SAMPLES_PER_PROMPT", "64"))
+PREFLAB_MAX_SEQUENCE_TOKENS = int(os.environ.get("PREFLAB_MAX_SEQUENCE_TOKENS", "32768"))
+PREFLAB_MAX_POLICY_PROMPTS = int(os.environ.get("PREFLAB_MAX_POLICY_PROMPTS", "100000"))
+PREFLAB_MAX_TRAINING_EXAMPLES = int(os.environ.get("PREFLAB_MAX_TRAINING_EXAMPLES", "10000000"))
+PREFLAB_MAX_BATTLE_OVERLAP = int(os.environ.get("PREFLAB_MAX_BATTLE_OVERLAP", "100"))
 # Server paths an import API `source` may name (after symlinks are resolved); comma-separated. Not the
 # artifact directory: it holds every project's snapshots.
 PREFLAB_IMPORT_ROOTS = [

@@ -253,3 +253,67 @@ def test_nan_in_a_json_array_is_400_on_its_line(importer):
     )
     error = _hostile(importer, data, "nan.json")
     assert error["message"].startswith("line 3: invalid JSON"), error["message"]
+
+
+# --- training configs ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "config", "message"),
+    [
+        (
+            "ppo",
+            {"algorithm": {"steps": 10**12}},
+            "algorithm.steps: 1000000000000 is over the limit of 100000",
+        ),
+        (
+            "ppo",
+            {"algorithm": {"batch_size": 10**7}},
+            "algorithm.batch_size: 10000000 is over the limit of 1024",
+        ),
+        ("ppo", {"algorithm": {"num_sample_responses": 10**6}}, "PREFLAB_MAX_SAMPLES_PER_PROMPT"),
+        ("grpo", {"algorithm": {"max_completion_length": 10**9}}, "PREFLAB_MAX_SEQUENCE_TOKENS"),
+        ("sft", {"algorithm": {"source": "demonstrations", "max_steps": 10**9}}, "algorithm.max_steps"),
+        ("ppo", {"prompts": {"max_prompts": 10**9}}, "prompts.max_prompts"),
+        ("ppo", {"battle": {"held_out": 10**9}}, "battle.held_out"),
+        ("ppo", {"battle": {"overlap_k": 10**6}}, "PREFLAB_MAX_BATTLE_OVERLAP"),
+        (
+            "ppo",
+            {"prompts": {"source": "list", "items": ["hi"] * 11, "max_prompts": 5}},
+            "prompts.items: 11 entries is over the limit of 10",
+        ),
+    ],
+)
+def test_policy_run_config_over_a_work_limit_is_400(db, settings, kind, config, message):
+    """A few bytes of config used to queue a run of 10^12 steps or a 10^7 batch (a worker OOM)."""
+    from training.models import TrainingRun
+
+    if "items" in config.get("prompts", {}):
+        settings.PREFLAB_MAX_POLICY_PROMPTS = 10  # so the list stays small; max_prompts=5 is within it
+    engineer = make_user(Role.ENGINEER)
+    project = make_project(members=[(engineer, Role.ENGINEER)])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(engineer, [TokenScope.TRAIN])}")
+    body = {"kind": kind, "base_model": "tiny", "project_id": project.pk, "config": config}
+    response = client.post("/api/v1/policy-runs/", body, format="json")
+    assert response.status_code == 400, response.content[:500]
+    assert message in " ".join(response.json()["error"]["fields"]["config"])
+    assert TrainingRun.objects.count() == 0
+
+
+def test_reward_run_config_over_a_work_limit_is_refused(db, tmp_path):
+    from django.core.exceptions import ValidationError
+
+    from training.models import DatasetSnapshot, JobStatus, TrainingRun
+    from training.services.runs import reward_run_create
+
+    snapshot = DatasetSnapshot.objects.create(
+        name="s", version=1, status=JobStatus.SUCCEEDED, artifact_dir=str(tmp_path), spec={"projects": []}
+    )
+    with pytest.raises(ValidationError) as info:
+        reward_run_create(snapshot=snapshot, base_model="tiny", config={"per_device_train_batch_size": 10**8})
+    assert (
+        "config.per_device_train_batch_size: 100000000 is over the limit of 1024 (PREFLAB_MAX_BATCH_SIZE)"
+        in (info.value.message_dict["config"][0])
+    )
+    assert TrainingRun.objects.count() == 0

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from training import jobs
+from training.limits import work_limits_check
 from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun
 from training.policy.spec import PolicyRunSpec, PromptSource, algorithm_config
 
@@ -49,6 +50,9 @@ def policy_run_create(
         prompts = PromptSource(**spec.prompts)
     except (TypeError, ValueError) as exc:
         raise ValidationError({"config": str(exc)}) from exc
+    work_limits_check("algorithm", algo)
+    work_limits_check("prompts", prompts)
+    work_limits_check("battle", spec.battle)
     if snapshot is not None and snapshot.status != JobStatus.SUCCEEDED:
         raise ValidationError({"snapshot": f"snapshot {snapshot} is not ready ({snapshot.status})"})
     if kind == RunKind.SFT:

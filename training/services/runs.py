@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from training import jobs
+from training.limits import work_limits_check
 from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun
 from training.reward_training import RewardRunConfig
 
@@ -42,6 +43,7 @@ def reward_run_create(
     cfg = config if isinstance(config, RewardRunConfig) else RewardRunConfig.from_dict(config)
     if cfg.max_length < 8:
         raise ValidationError({"config": "max_length must be at least 8"})
+    work_limits_check("config", cfg)
     project = project or snapshot.projects.order_by("pk").first()
     run = TrainingRun.objects.create(
         kind=RunKind.REWARD,

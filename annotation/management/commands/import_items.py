@@ -1,7 +1,8 @@
 """`manage.py import_items PROJECT FILE`: import a file or Hugging Face dataset into a project.
 
 PROJECT is a project id or name. FILE is a .jsonl/.jsonl.gz/.json/.csv/.parquet file, a directory saved
-with ``datasets.save_to_disk``, or (with ``--format hf``) a dataset name for ``datasets.load_dataset``.
+with ``datasets.save_to_disk``, or a Hugging Face hub dataset id ``owner/name``. Any local path may be named
+here (the operator's own machine), never a ``datasets`` builder name such as ``json``.
 Progress goes to stderr; a bad file stops with its line/row number and reason, and nothing is written.
 """
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("project", help="Project id or name.")
         parser.add_argument(
-            "source", help="File path, saved dataset directory, or HF dataset name (--format hf)."
+            "source", help="File path, saved dataset directory, or a Hugging Face hub dataset id owner/name."
         )
         parser.add_argument("--format", choices=FORMATS, help="Override detection by file extension.")
         parser.add_argument(

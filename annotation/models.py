@@ -93,6 +93,11 @@ class Project(models.Model):
         help_text="Retrain the reward model automatically after this many new judgments since the last "
         "snapshot; empty: the server default (PREFLAB_RETRAIN_AFTER_JUDGMENTS); 0: never automatically.",
     )
+    daily_target = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Judgments each annotator aims for per day (shown as a progress bar); empty: no target.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="ProjectMembership", related_name="projects", blank=True
     )
@@ -131,6 +136,46 @@ class ProjectMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.project} as {self.role}"
+
+
+class ProjectInvite(models.Model):
+    """A single-use link that adds whoever opens it (a new account or a logged-in one) to a project with
+    ``role``, until ``expires_at``. Only a sha256 of the secret is stored; the link is shown once."""
+
+    PREFIX = "inv_"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invites")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="invite_expires_after_create"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invite to {self.project} as {self.role}"
+
+    @staticmethod
+    def hash_token(raw: str) -> str:
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+    @classmethod
+    def generate_token(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)
 
 
 class TokenScope(models.TextChoices):
@@ -263,6 +308,8 @@ class ComparisonTask(models.Model):
         ]
         indexes = [
             models.Index(fields=["project", "status", "-judgment_count", "id"], name="task_queue_idx"),
+            # The task browser pages newest first by id within a project (keyset, no OFFSET).
+            models.Index(fields=["project", "id"], name="task_project_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -412,3 +459,44 @@ class ImportBatch(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ImportJobStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded (preview ready)"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """A file uploaded from the import page: its preview, then a dry run and the import as background jobs.
+
+    The file is kept under ``ARTIFACT_DIR/imports/`` (never a path the user chose). ``dry_run`` is the mode
+    of the latest run; ``dry_run_report`` keeps the last successful dry run's counts next to ``report``."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file_name = models.CharField(max_length=255)
+    file_path = models.CharField(max_length=1000)
+    file_size = models.BigIntegerField(default=0)
+    options = models.JSONField(default=dict, blank=True)
+    preview = models.JSONField(default=dict, blank=True)
+    dry_run = models.BooleanField(default=True)
+    status = models.CharField(
+        max_length=16, choices=ImportJobStatus.choices, default=ImportJobStatus.UPLOADED
+    )
+    stage = models.CharField(max_length=16, blank=True)
+    records_read = models.PositiveIntegerField(default=0)
+    rows_written = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    dry_run_report = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]

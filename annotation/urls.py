@@ -6,4 +6,5 @@ app_name = "annotation"
 urlpatterns = [
     path("", include("annotation.urls_ui")),
     path("", include("annotation.urls_quality")),
+    path("", include("annotation.urls_setup")),
 ]

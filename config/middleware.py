@@ -15,7 +15,7 @@ RETRY_AFTER_S = 2
 
 
 # Routes that take file uploads, and so bodies up to PREFLAB_MAX_IMPORT_BYTES.
-UPLOAD_ROUTES = {"project-import"}
+UPLOAD_ROUTES = {"project-import", "import-upload"}
 
 
 class RequestSizeLimitMiddleware:

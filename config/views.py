@@ -14,7 +14,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from annotation.auth import has_role, visible_projects
-from annotation.selectors.projects import reviewer_projects
+from annotation.selectors.progress import home_progress
+from annotation.selectors.projects import project_access_for_user, reviewer_projects
 
 LOGIN_ATTEMPTS_PER_WINDOW = 10
 LOGIN_WINDOW_SECONDS = 300
@@ -28,15 +29,22 @@ def home(request: HttpRequest) -> HttpResponse:
         .annotate(task_open=Count("tasks", filter=Q(tasks__status="open"), distinct=True))
         .order_by("name")
     )
+    projects = list(projects)
+    bars = home_progress(projects=projects, user=request.user)
+    for project in projects:
+        project.bars = bars[project.pk]
+    access = project_access_for_user(request.user)
+    # Each link is shown only to those its page lets in: the review queue by reviewer_projects, the quality
+    # pages by ProjectAccess.can_review, a lead's pages by ProjectAccess.can_manage (the pages' own rules).
     return render(
         request,
         "home.html",
         {
             "projects": projects,
-            "is_engineer": has_role(request.user, "engineer"),
-            "is_reviewer": has_role(request.user, "reviewer"),
-            # membership roles count too: a project's reviewers see its review and quality links
+            "can_create": has_role(request.user, "engineer"),
             "reviewable_ids": set(reviewer_projects(request.user).values_list("pk", flat=True)),
+            "quality_ids": {p.pk for p in projects if access.can_review(p.pk)},
+            "managed_ids": {p.pk for p in projects if access.can_manage(p.pk)},
         },
     )
 

@@ -1,17 +1,24 @@
-"""Web pages for ML engineers: the list of dataset snapshots with their cards, and one snapshot's card."""
+"""Web pages for ML engineers: the list of dataset snapshots with the create form (and its live count),
+and one snapshot's card with its downloads and a "Train reward model" form."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
-from annotation.auth import has_role
+from annotation.auth import has_role, visible_projects
 from annotation.models import Role
 from training.api.snapshots import DOWNLOAD_FORMATS, SPLIT_FILES
 from training.datasets.spec import SPLIT_NAMES
-from training.selectors.snapshots import snapshot_card, snapshot_get, snapshot_list
+from training.models import JobStatus
+from training.reward_training import RewardRunConfig
+from training.selectors.snapshots import snapshot_card, snapshot_get, snapshot_list, snapshot_spec_count
+from training.services.snapshots import snapshot_create
+from training.snapshot_forms import SnapshotSpecForm
 
 
 def _require_engineer(user) -> None:
@@ -19,11 +26,56 @@ def _require_engineer(user) -> None:
         raise PermissionDenied("Snapshots are for ML engineers and admins.")
 
 
+def _spec_form(request, data=None) -> SnapshotSpecForm:
+    return SnapshotSpecForm(data, projects=visible_projects(request.user).order_by("name"))
+
+
+def _render_list(request, form: SnapshotSpecForm, status: int = 200):
+    snapshots = list(snapshot_list(user=request.user)[:200])
+    return render(
+        request, "training/snapshots/list.html", {"snapshots": snapshots, "form": form}, status=status
+    )
+
+
 @login_required
 def snapshot_list_page(request):
     _require_engineer(request.user)
-    snapshots = list(snapshot_list(user=request.user)[:200])
-    return render(request, "training/snapshots/list.html", {"snapshots": snapshots})
+    return _render_list(request, _spec_form(request))
+
+
+@login_required
+@require_POST
+def snapshot_create_page(request):
+    _require_engineer(request.user)
+    form = _spec_form(request, request.POST)
+    if form.is_valid():
+        try:
+            snapshot = snapshot_create(user=request.user, spec=form.spec(), name=form.cleaned_data["name"])
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(request, f"Snapshot {snapshot.name} v{snapshot.version} queued.")
+            return redirect("training:snapshot_detail", snapshot_id=snapshot.pk)
+    return _render_list(request, form, status=400)
+
+
+@login_required
+def snapshot_count_json(request):
+    """``{"judgments": n}`` for the spec in the query string (what the create form would put in), or
+    ``{"error": ...}`` with 400 when the spec is not valid yet."""
+    _require_engineer(request.user)
+    form = _spec_form(request, request.GET)
+    try:
+        if not form.is_valid():
+            raise ValidationError(form.errors)
+        count = snapshot_spec_count(user=request.user, spec=form.spec())
+    except ValidationError as exc:
+        reasons = exc.message_dict if hasattr(exc, "error_dict") else {"spec": exc.messages}
+        field, errors = next(iter(reasons.items()))
+        return JsonResponse({"error": f"{field}: {errors[0]}"}, status=400)
+    return JsonResponse({"judgments": count})
 
 
 @login_required
@@ -41,5 +93,11 @@ def snapshot_detail_page(request, snapshot_id: int):
     return render(
         request,
         "training/snapshots/detail.html",
-        {"snapshot": snapshot, "card": snapshot_card(snapshot), "downloads": downloads},
+        {
+            "snapshot": snapshot,
+            "card": snapshot_card(snapshot),
+            "downloads": downloads,
+            "can_train": snapshot.status == JobStatus.SUCCEEDED,
+            "defaults": RewardRunConfig(),
+        },
     )

@@ -5,10 +5,19 @@ writing lives in ``annotation.services.imports``."""
 from annotation.importing.errors import ImportFileError, ImportTooLarge
 from annotation.importing.pairing import pairs_for_strategy
 from annotation.importing.readers import FORMATS, detect_format, read_records
-from annotation.importing.shapes import SHAPES, ImportRecord, detect_shape, normalize_record
+from annotation.importing.shapes import (
+    COMMON_FIELDS,
+    SHAPE_FIELDS,
+    SHAPES,
+    ImportRecord,
+    detect_shape,
+    normalize_record,
+)
 
 __all__ = [
+    "COMMON_FIELDS",
     "FORMATS",
+    "SHAPE_FIELDS",
     "SHAPES",
     "ImportFileError",
     "ImportRecord",

@@ -28,6 +28,26 @@ from annotation.importing.errors import ImportFileError
 from annotation.importing.hh_rlhf import split_transcripts
 
 SHAPES = ("responses", "pairs", "hh_rlhf")
+# What each shape reads from a record's fields (the import page shows a file's columns through this).
+SHAPE_FIELDS: dict[str, dict[str, str]] = {
+    "responses": {
+        "prompt": "prompt (text or chat messages)",
+        "responses": "candidate responses (paired by the pairing strategy)",
+        "models": "model name of each response",
+    },
+    "pairs": {
+        "prompt": "prompt (text or chat messages)",
+        "chosen": "candidate, preferred",
+        "rejected": "candidate, not preferred",
+        "chosen_model": "model name of the preferred candidate",
+        "rejected_model": "model name of the other candidate",
+    },
+    "hh_rlhf": {
+        "chosen": "transcript: shared turns -> prompt, last Assistant turn -> preferred candidate",
+        "rejected": "transcript: last Assistant turn -> the other candidate",
+    },
+}
+COMMON_FIELDS = {"id": "external id of the prompt", "metadata": "prompt metadata"}
 MAX_NESTING = 100  # levels of lists/objects in metadata or generation parameters
 ROLES = ("system", "user", "assistant", "tool")
 

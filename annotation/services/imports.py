@@ -13,6 +13,7 @@ system user ``preflab-import``. A/B order is drawn from ``random.Random(seed)`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -26,6 +27,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from annotation.importing import (
+    COMMON_FIELDS,
+    SHAPE_FIELDS,
     SHAPES,
     ImportFileError,
     ImportRecord,
@@ -126,12 +129,16 @@ def items_import(
     progress: Progress | None = None,
     max_bytes: int | None = None,
     source_roots: Sequence[Path] | None = None,
+    dry_run: bool = False,
 ) -> ImportReport:
     """Import a JSONL/JSON/CSV/Parquet file, a Hugging Face dataset (hub id ``owner/name`` or
     ``save_to_disk`` directory) or a list of dicts into ``project``. Raises ImportFileError for bad input
     (nothing written), and its subclass ImportTooLarge when a gzip or Parquet file expands past
     ``max_bytes`` (None: no cap). A named source must be a path under one of ``source_roots`` (None: any
-    local path, for the operator's command line) or a hub id (``resolve_source``)."""
+    local path, for the operator's command line) or a hub id (``resolve_source``).
+
+    ``dry_run`` does everything, duplicate checks included, and rolls the transaction back: the report
+    has the counts the import would make (``batch_id`` None) and nothing is written."""
     started = time.perf_counter()
     if isinstance(source, str | os.PathLike):
         source = resolve_source(source, roots=source_roots)
@@ -177,7 +184,59 @@ def items_import(
         report.seconds = round(time.perf_counter() - started, 3)
         batch.counts = report.as_dict()
         batch.save(update_fields=["counts"])
+        if dry_run:
+            transaction.set_rollback(True)
+            report.batch_id = None
     return report
+
+
+PREVIEW_ROWS = 5
+_PREVIEW_CHARS = 200
+
+
+def _preview_value(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= _PREVIEW_CHARS else text[: _PREVIEW_CHARS - 1] + "…"
+
+
+def items_import_preview(
+    *,
+    source: Source,
+    format: str | None = None,  # noqa: A002 - the public name of the option
+    shape: str | None = None,
+    rows: int = PREVIEW_ROWS,
+    max_bytes: int | None = None,
+) -> dict:
+    """The first ``rows`` records of a file as the import reads them, without a database: the detected
+    format and shape, the file's columns and what the shape reads from each (the column mapping), the rows
+    (values cut to 200 characters), and the first error among them with its line or row (else ""). Reads
+    only what it shows, so it is instant on a file of any size; the dry run checks the whole file."""
+    preview: dict = {
+        "format": "",
+        "shape": shape or "",
+        "columns": [],
+        "mapping": {},
+        "rows": [],
+        "error": "",
+    }
+    try:
+        preview["format"] = fmt = detect_format(source, format)
+        with contextlib.closing(read_records(source, fmt, max_bytes=max_bytes)) as records:
+            for location, row in records:
+                if len(preview["rows"]) >= rows:
+                    break
+                if not preview["columns"]:
+                    preview["columns"] = list(row)
+                if not preview["shape"]:
+                    preview["shape"] = detect_shape(row, location)
+                values = {k: _preview_value(v) for k, v in row.items()}
+                preview["rows"].append({"location": location, "values": values})
+                normalize_record(row, preview["shape"], location)
+    except ImportFileError as exc:
+        preview["error"] = exc.message
+    known = {**SHAPE_FIELDS.get(preview["shape"], {}), **COMMON_FIELDS}
+    preview["mapping"] = {column: known.get(column, "") for column in preview["columns"]}
+    return preview
 
 
 def _read_validated(

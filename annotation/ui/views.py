@@ -19,6 +19,7 @@ from annotation.selectors.assignment import (
     task_for_display,
 )
 from annotation.selectors.dashboard import annotator_dashboard
+from annotation.selectors.progress import progress_bars
 from annotation.selectors.projects import reviewer_projects
 from annotation.services.assignment import task_next_for_annotator
 from annotation.services.judgments import adjudication_create, judgment_submit, judgment_undo, task_skip
@@ -38,13 +39,15 @@ def _task_in(project: Project, task_id: int) -> ComparisonTask:
 
 def _render_annotate(request, project: Project, task: ComparisonTask | None, form=None, status=200):
     undoable = last_undoable_judgment(project=project, annotator=request.user)
+    progress = annotator_progress(project=project, annotator=request.user)
     context = {
         "project": project,
         "task": task,
         "turns": prompt_turns(task.prompt.text, task.prompt.messages) if task else [],
         "form": form or (JudgmentForm(project=project) if task else None),
         "skip_form": SkipForm(),
-        "progress": annotator_progress(project=project, annotator=request.user),
+        "progress": progress,
+        "bars": progress_bars(project=project, user=request.user, done_today=progress["done_today"]),
         "undoable": undoable,
         "lease": lease_for(task=task, annotator=request.user) if task else None,
         "gold_feedback": request.session.pop(FEEDBACK_KEY, None),

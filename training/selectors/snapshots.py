@@ -122,6 +122,14 @@ def snapshot_prompt_hashes(spec: SnapshotSpec) -> Iterator[str]:
     )
 
 
+def snapshot_spec_count(*, user, spec: SnapshotSpec) -> int:
+    """How many judgments ``spec`` selects among the projects ``user`` may see (the create form's live
+    count): one ``COUNT`` over the judgments of those projects, through the task and flag indexes."""
+    visible = set(visible_projects(user).filter(pk__in=spec.projects).values_list("pk", flat=True))
+    scoped = SnapshotSpec(**{**spec.to_dict(), "projects": sorted(visible)})
+    return snapshot_judgments(scoped).count() if visible else 0
+
+
 def annotator_reliability_weights(*, project_ids: list[int]) -> dict[tuple[int, int], float]:
     """Per-annotator reliability {(project_id, annotator_id): weight} for the given projects.
 

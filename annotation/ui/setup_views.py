@@ -71,7 +71,11 @@ def project_edit(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_POST
 def markdown_preview(request: HttpRequest) -> JsonResponse:
     """Guidelines as the annotators will see them: ``{"html": ...}``, sanitised server-side."""
-    if request_access(request).rank() < ROLE_RANK[Role.ENGINEER]:
+    # Whoever may write guidelines: those who may create a project, and the engineers and admins of one.
+    if (
+        not has_role(request.user, Role.ENGINEER)
+        and request_access(request).rank() < ROLE_RANK[Role.ENGINEER]
+    ):
         raise PermissionDenied("The preview is for project leads (engineers and admins of a project).")
     text = request.POST.get("text", "")
     if len(text) > PREVIEW_MAX_CHARS:

@@ -89,9 +89,14 @@
   if (spec) {
     const out = document.getElementById("snapshot-count");
     let timer = null;
+    const hint = out.textContent;
     const update = async () => {
       const params = new URLSearchParams(new FormData(spec));
       params.delete("csrfmiddlewaretoken");
+      if (!params.has("projects")) {
+        out.textContent = hint;
+        return;
+      }
       const response = await fetch(spec.dataset.countUrl + "?" + params.toString(), { credentials: "same-origin" });
       const data = await response.json();
       out.textContent = data.error ? data.error : data.judgments.toLocaleString() + " judgments will go in";

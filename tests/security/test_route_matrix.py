@@ -20,7 +20,8 @@ PUBLIC = {
     "/api/schema/",
     "/api/docs/",
 }
-PUBLIC_PREFIXES = ("/admin/", "/static/")
+# /invite/<token>: an invite link is opened by people without an account yet (it creates one).
+PUBLIC_PREFIXES = ("/admin/", "/static/", "/invite/")
 
 
 def _walk(patterns, prefix=""):

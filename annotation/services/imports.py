@@ -208,8 +208,8 @@ def items_import_preview(
     max_bytes: int | None = None,
 ) -> dict:
     """The first ``rows`` records of a file as the import reads them, without a database: the detected
-    format and shape, the file's columns and what the shape reads from each (the column mapping), the rows
-    (values cut to 200 characters), and the first error among them with its line or row (else ""). Reads
+    format and shape, the first record's columns and what the shape reads from each (the column mapping,
+    ``[[column, role], ...]``), the rows (values in column order, cut to 200 characters), and the first error among them with its line or row (else ""). Reads
     only what it shows, so it is instant on a file of any size; the dry run checks the whole file."""
     preview: dict = {
         "format": "",
@@ -229,13 +229,14 @@ def items_import_preview(
                     preview["columns"] = list(row)
                 if not preview["shape"]:
                     preview["shape"] = detect_shape(row, location)
-                values = {k: _preview_value(v) for k, v in row.items()}
+                # Lists in column order (a JSON object stored in PostgreSQL's jsonb loses its key order).
+                values = [_preview_value(row[c]) if c in row else "" for c in preview["columns"]]
                 preview["rows"].append({"location": location, "values": values})
                 normalize_record(row, preview["shape"], location)
     except ImportFileError as exc:
         preview["error"] = exc.message
     known = {**SHAPE_FIELDS.get(preview["shape"], {}), **COMMON_FIELDS}
-    preview["mapping"] = {column: known.get(column, "") for column in preview["columns"]}
+    preview["mapping"] = [[column, known.get(column, "")] for column in preview["columns"]]
     return preview
 
 

@@ -274,7 +274,12 @@ def test_upload_preview_dry_run_then_import(
     assert response.status_code == 302 and response["Location"].endswith(f"/import/{job.pk}")
     assert job.preview["format"] == "jsonl" and job.preview["shape"] == "pairs" and not job.preview["error"]
     assert job.preview["columns"] == ["prompt", "chosen", "rejected"]
-    assert job.preview["mapping"]["chosen"].startswith("candidate, preferred")
+    assert [role.split(",")[0] for _, role in job.preview["mapping"]] == [
+        "prompt (text or chat messages)",
+        "candidate",
+        "candidate",
+    ]
+    assert job.preview["rows"][0]["values"] == ["question 0", "good 0", "bad 0"]  # in column order
     page = client.get(response["Location"]).content.decode()
     assert "question 0" in page and "candidate, preferred" in page
     assert _rows(project) == (0, 0, 0)

@@ -102,6 +102,9 @@ def test_upload_with_preview_dry_run_and_import_and_a_bad_file_writes_nothing(
     expect(page.locator("#detected-shape")).to_contain_text("pairs")
     expect(page.locator("#column-mapping")).to_contain_text("candidate, preferred")
     expect(page.locator("#preview-rows tbody tr")).to_have_count(5)
+    expect(page.locator("#preview-rows tbody tr").first.locator("td").nth(1)).to_have_text(
+        "Question 0: what is 0 + 0?"
+    )
     expect(page.locator("#import-button")).to_be_disabled()  # only after a dry run passed
     page.click("#dry-run-button")
     expect(page.locator("#dry-run-counts")).to_contain_text(

@@ -182,6 +182,7 @@ def test_create_a_project_then_edit_its_settings_and_guidelines(team):
             "undo_grace_seconds": 30,
             "quality_settings": '{"gold_accuracy_min": 0.7}',
             "daily_target": 50,
+            "max_ranking_length": 8,
         },
     )
     project = Project.objects.get(name="Helpfulness v1")
@@ -207,6 +208,7 @@ def test_create_a_project_then_edit_its_settings_and_guidelines(team):
         "lease_seconds": 300,
         "undo_grace_seconds": 10,
         "daily_target": "",
+        "max_ranking_length": 8,
     }
     assert engineer.post(edit, data).status_code == 302
     project.refresh_from_db()

@@ -17,6 +17,12 @@ urlpatterns = [
         name="annotate-skip",
     ),
     path("projects/<int:project_id>/annotate/undo", views.annotate_undo, name="annotate-undo"),
+    path("projects/<int:project_id>/annotate/next", views.annotate_next, name="annotate-next"),
+    path(
+        "projects/<int:project_id>/annotate/feedback/<int:judgment_id>",
+        views.annotate_feedback,
+        name="annotate-feedback",
+    ),
     path("projects/<int:project_id>/review", views.review, name="review"),
     path(
         "projects/<int:project_id>/review/tasks/<int:task_id>",

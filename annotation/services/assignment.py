@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from django.db import OperationalError, connection, transaction
@@ -70,9 +71,10 @@ def _not_seen_by(qs, annotator):
     )
 
 
-def _resume(project: Project, annotator, now: datetime) -> ComparisonTask | None:
+def _resume(project: Project, annotator, now: datetime, exclude: Collection[int]) -> ComparisonTask | None:
     lease = (
         TaskLease.objects.filter(task__project=project, annotator=annotator, expires_at__gt=now)
+        .exclude(task_id__in=exclude)
         .exclude(Exists(Judgment.objects.filter(task=OuterRef("task"), annotator=annotator)))
         .select_related("task")
         .order_by("created_at")
@@ -81,9 +83,9 @@ def _resume(project: Project, annotator, now: datetime) -> ComparisonTask | None
     return lease.task if lease else None
 
 
-def _next_gold(project: Project, annotator, now: datetime) -> ComparisonTask | None:
+def _next_gold(project: Project, annotator, now: datetime, exclude: Collection[int]) -> ComparisonTask | None:
     qs = _not_seen_by(
-        ComparisonTask.objects.filter(project=project, kind=TaskKind.GOLD),
+        ComparisonTask.objects.filter(project=project, kind=TaskKind.GOLD).exclude(pk__in=exclude),
         annotator,
     )
     ids = list(qs.values_list("pk", flat=True)[:200])
@@ -144,7 +146,9 @@ def _live_lease_count(now: datetime):
     )
 
 
-def _next_pool_task(project: Project, annotator, now: datetime) -> ComparisonTask | None:
+def _next_pool_task(
+    project: Project, annotator, now: datetime, exclude: Collection[int]
+) -> ComparisonTask | None:
     k = project.overlap_k
     base = _not_seen_by(
         ComparisonTask.objects.filter(
@@ -152,6 +156,8 @@ def _next_pool_task(project: Project, annotator, now: datetime) -> ComparisonTas
         ),
         annotator,
     )
+    if exclude:
+        base = base.exclude(pk__in=exclude)
     base = base.annotate(live_leases=_live_lease_count(now)).filter(
         live_leases__lt=Value(k) - F("judgment_count")
     )
@@ -200,38 +206,43 @@ def _is_deadlock(exc: OperationalError) -> bool:
 
 
 def task_next_for_annotator(
-    *, project: Project, annotator, now: datetime | None = None
+    *, project: Project, annotator, now: datetime | None = None, exclude: Collection[int] = ()
 ) -> ComparisonTask | None:
-    """Lease and return the next task for ``annotator`` in ``project``, or None when nothing is left."""
+    """Lease and return the next task for ``annotator`` in ``project``, or None when nothing is left.
+
+    ``exclude``: task ids the caller already holds (the annotate page's current and prefetched tasks, and
+    answers still waiting to be sent), so it can lease the one after them; their leases are kept."""
     now = now or timezone.now()
     # A deadlock victim is retried here when this is the outermost transaction (nothing else of the caller
     # is lost by the rollback); inside a caller's transaction the error goes up to the caller.
     attempts = 1 if connection.in_atomic_block else DEADLOCK_RETRIES
     for attempt in range(attempts):
         try:
-            return _task_next(project=project, annotator=annotator, now=now)
+            return _task_next(project=project, annotator=annotator, now=now, exclude=exclude)
         except OperationalError as exc:
             if attempt == attempts - 1 or not _is_deadlock(exc):
                 raise
     return None  # unreachable
 
 
-def _task_next(*, project: Project, annotator, now: datetime) -> ComparisonTask | None:
+def _task_next(
+    *, project: Project, annotator, now: datetime, exclude: Collection[int]
+) -> ComparisonTask | None:
     with transaction.atomic():
         if random.random() < HOUSEKEEPING_RATE:
             TaskLease.objects.filter(expires_at__lte=now).delete()
-        task = _resume(project, annotator, now)
+        task = _resume(project, annotator, now, exclude)
         if task is not None:
             return task
         if project.gold_rate > 0 and random.random() < project.gold_rate:
-            task = _next_gold(project, annotator, now)
+            task = _next_gold(project, annotator, now, exclude)
             if task is not None:
                 return task
         if project.swap_repeat_rate > 0 and random.random() < project.swap_repeat_rate:
             task = _next_repeat(project, annotator, now)
             if task is not None:
                 return task
-        return _next_pool_task(project, annotator, now)
+        return _next_pool_task(project, annotator, now, exclude)
 
 
 def lease_release(*, task: ComparisonTask, annotator) -> None:

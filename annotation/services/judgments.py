@@ -143,7 +143,8 @@ def _slot_free(task: ComparisonTask, annotator, now) -> bool:
     return bool(leases["mine"]) or task.judgment_count + leases["others"] < need
 
 
-def _gold_feedback(task: ComparisonTask, judgment: Judgment) -> dict | None:
+def gold_feedback_for(task: ComparisonTask, judgment: Judgment) -> dict | None:
+    """What an annotator is told after answering a gold task, or None (not gold, or feedback is off)."""
     if task.kind != TaskKind.GOLD or not task.project.gold_feedback:
         return None
     return {
@@ -204,7 +205,7 @@ def judgment_submit(
         on_task = list(Judgment.objects.filter(task=locked))
         mine = next((j for j in on_task if j.annotator_id == annotator.pk), None)
         if mine is not None and idempotency_key and mine.idempotency_key == idempotency_key:
-            return SubmitResult(mine, False, _gold_feedback(locked, mine))
+            return SubmitResult(mine, False, gold_feedback_for(locked, mine))
         if idempotency_key:
             first = (
                 Judgment.objects.select_related("task__project")
@@ -222,7 +223,7 @@ def judgment_submit(
                         },
                         code="conflict",
                     )
-                return SubmitResult(first, False, _gold_feedback(first.task, first))
+                return SubmitResult(first, False, gold_feedback_for(first.task, first))
         if mine is not None:
             raise ValidationError({"task": ["You already judged this task."]})
         strength, criteria = _validate_answer(
@@ -245,7 +246,7 @@ def judgment_submit(
             idempotency_key=idempotency_key,
         )
     task.judgment_count, task.status = locked.judgment_count, locked.status
-    return SubmitResult(judgment, True, _gold_feedback(locked, judgment))
+    return SubmitResult(judgment, True, gold_feedback_for(locked, judgment))
 
 
 def judgment_undo(*, judgment: Judgment, annotator) -> None:

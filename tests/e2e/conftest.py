@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,21 @@ def console_errors() -> list[str]:
     return []
 
 
+_warmed: set[str] = set()
+
+
+def _warm_up(url: str) -> None:
+    """The first request imports every URL module (the training stack among them: tens of seconds on a
+    loaded machine); do it once outside a page's navigation timeout."""
+    if url not in _warmed:
+        with urllib.request.urlopen(f"{url}/accounts/login/", timeout=300) as response:
+            response.read()
+        _warmed.add(url)
+
+
 @pytest.fixture
 def page(browser, live_server, console_errors):
+    _warm_up(live_server.url)
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
     page = context.new_page()
     page.set_default_timeout(15_000)

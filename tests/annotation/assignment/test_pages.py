@@ -20,7 +20,8 @@ def test_markdown_shows_html_as_text():
     assert "<script" not in html and "<img" not in html and "javascript:" not in html
     assert "&lt;script&gt;" in html
     code = render_markdown("```python\nif a < b:\n    pass\n```")
-    assert "<pre><code" in code and "a &lt; b" in code
+    assert "<pre>" in code and "<code>" in code and '<span class="o">&lt;</span>' in code
+    assert '<span class="k">if</span>' in code  # highlighted server-side (Pygments)
 
 
 def test_prompt_turns_from_hh_text():

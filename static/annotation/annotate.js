@@ -163,7 +163,9 @@
       announce(null);
       return;
     }
-    view.innerHTML = current.html; // rendered and sanitised by the server (annotation/_task.html)
+    if (current.node && current.node.firstChild) view.replaceChildren.apply(view, Array.from(current.node.childNodes));
+    else view.innerHTML = current.html; // rendered and sanitised by the server (annotation/_task.html)
+    current.node = null;
     form.hidden = false; emptyCard.hidden = true; waitingCard.hidden = true;
     form.dataset.task = String(current.id);
     form.action = urlFor(cfg.form_submit_url, current.id);
@@ -223,7 +225,7 @@
       .then(function (data) {
         prefetching = false; prefetchFailures = 0;
         if (data.progress) setText("left-in-queue", data.progress.left_in_queue_display);
-        if (data.task && heldIds().indexOf(data.task.id) < 0) upcoming.push(data.task);
+        if (data.task && heldIds().indexOf(data.task.id) < 0) upcoming.push(prepare(data.task));
         else if (!data.task) noMoreTasks = true;
         if (!current) show(upcoming.shift() || null);
         view.dataset.upcoming = String(upcoming.length);
@@ -234,6 +236,14 @@
         prefetchFailures++;
         prefetchTimer = setTimeout(prefetch, backoff(prefetchFailures));
       });
+  }
+  // Parse and typeset a prefetched pair off screen now, so showing it later is a node swap.
+  function prepare(task) {
+    var holder = document.createElement("div");
+    holder.innerHTML = task.html;
+    reading.typeset(holder);
+    task.node = holder;
+    return task;
   }
   function setText(id, text) { var el = $(id); if (el && text !== undefined) el.textContent = String(text); }
   function backoff(failures) { return Math.min(10000, 500 * Math.pow(2, failures - 1)) * (0.75 + Math.random() / 2); }

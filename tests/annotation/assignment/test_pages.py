@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from annotation.models import Judgment, Role, TaskSkip, TaskStatus
+from annotation.models import Judgment, Role, TaskLease, TaskSkip, TaskStatus
 from annotation.ui.markdown import prompt_turns, render_markdown
 from tests.factories import add_member, make_project, make_task, make_user
 
@@ -95,3 +95,35 @@ def test_dashboard_page(client, annotator):
     client.force_login(annotator)
     page = client.get(reverse("annotation:dashboard")).content.decode()
     assert "agreement with consensus" in page and project.name in page
+
+
+def test_prefetch_leases_the_task_after_the_held_ones(client, project, annotator):
+    t1, t2 = make_task(project, a="<b>first</b> A"), make_task(project)
+    client.force_login(annotator)
+    page = client.get(reverse("annotation:annotate", args=[project.pk])).content.decode()
+    assert f"/tasks/{t1.pk}/submit" in page
+    url = reverse("annotation:annotate-next", args=[project.pk])
+    # Without exclude the lease held for the page comes back (resume); with it, the next task does.
+    assert client.post(url).json()["task"]["id"] == t1.pk
+    body = client.post(url, {"exclude": f"{t1.pk}"}).json()
+    assert body["task"]["id"] == t2.pk
+    assert f'data-task="{t2.pk}"' in body["task"]["html"]
+    assert set(TaskLease.objects.filter(annotator=annotator).values_list("task_id", flat=True)) == {
+        t1.pk,
+        t2.pk,
+    }
+    assert client.post(url, {"exclude": f"{t1.pk},{t2.pk}"}).json()["task"] is None
+    # A named task only with a live lease on it (the pair undo gives back).
+    again = client.post(url, {"task": str(t1.pk)}).json()["task"]
+    assert again["id"] == t1.pk and "&lt;b&gt;first&lt;/b&gt;" in again["html"]
+    TaskLease.objects.filter(task=t1).delete()
+    assert client.post(url, {"task": str(t1.pk)}).status_code == 404
+    assert client.get(url).status_code == 405
+
+
+def test_exclude_list_is_capped(client, project, annotator):
+    tasks = [make_task(project) for _ in range(3)]
+    client.force_login(annotator)
+    junk = ",".join(["999999999"] * 60 + [str(t.pk) for t in tasks])  # past the cap: ignored
+    body = client.post(reverse("annotation:annotate-next", args=[project.pk]), {"exclude": junk}).json()
+    assert body["task"]["id"] == tasks[0].pk

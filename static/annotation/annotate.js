@@ -172,6 +172,7 @@
     if (skipForm) skipForm.action = urlFor(cfg.form_skip_url, current.id);
     resetForm(answer);
     resetClock(answer ? answer.time_spent_ms : 0);
+    diffOn = false;
     reading.typeset(view);
     var task = view.querySelector(".task");
     if (diffPreferred() && task && task.dataset.diffUseful === "1") setDiff(true, false);

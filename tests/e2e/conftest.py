@@ -73,7 +73,17 @@ def page(browser, live_server, console_errors):
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: console_errors.append(f"pageerror: {exc}"))
+    in_flight: set = set()
+    page.on("request", in_flight.add)
+    page.on("requestfinished", in_flight.discard)
+    page.on("requestfailed", in_flight.discard)
     yield page
+    # Let requests the page still has open (a prefetch, a retried answer) finish before the database is
+    # flushed: a server thread holding row locks while the flush truncates the tables can deadlock it.
+    for _ in range(300):
+        if not in_flight:
+            break
+        page.wait_for_timeout(100)
     context.close()
     assert console_errors == [], console_errors
 

@@ -74,9 +74,9 @@ def page(browser, live_server, console_errors):
     page.on("console", on_console)
     page.on("pageerror", lambda exc: console_errors.append(f"pageerror: {exc}"))
     in_flight: set = set()
-    page.on("request", in_flight.add)
-    page.on("requestfinished", in_flight.discard)
-    page.on("requestfailed", in_flight.discard)
+    page.on("request", lambda request: in_flight.add(request))
+    page.on("requestfinished", lambda request: in_flight.discard(request))
+    page.on("requestfailed", lambda request: in_flight.discard(request))
     yield page
     # Let requests the page still has open (a prefetch, a retried answer) finish before the database is
     # flushed: a server thread holding row locks while the flush truncates the tables can deadlock it.

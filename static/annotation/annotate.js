@@ -247,6 +247,19 @@
     return task;
   }
   function setText(id, text) { var el = $(id); if (el && text !== undefined) el.textContent = String(text); }
+  function setDoneToday(n) {
+    setText("done-today", n);
+    // The daily-target bar (annotation/_progress.html), when the project sets a target: "n / total today".
+    var count = document.querySelector("[data-progress] .daily-count");
+    var bar = document.querySelector('[data-progress] [aria-label="Daily target"]');
+    var total = count ? Number((count.textContent.match(/\/\s*(\d+)/) || [])[1]) : 0;
+    if (!count || !bar || !total) return;
+    var percent = Math.min(100, Math.round((100 * n) / total));
+    count.textContent = n + " / " + total + " today";
+    bar.setAttribute("aria-valuenow", String(percent));
+    bar.classList.toggle("done", percent >= 100);
+    if (bar.firstElementChild) bar.firstElementChild.style.width = percent + "%";
+  }
   function backoff(failures) { return Math.min(10000, 500 * Math.pow(2, failures - 1)) * (0.75 + Math.random() / 2); }
 
   // --- outbox: actions sent in order, never dropped while the server is away -----------------------------
@@ -337,14 +350,14 @@
   function sent(action, data) {
     if (action.type === "submit") {
       sentJudgments[action.uid] = data.judgment;
-      if (data.created) setText("done-today", Number($("done-today").textContent) + 1);
+      if (data.created) setDoneToday(Number($("done-today").textContent) + 1);
       if (data.gold_feedback && feedbackSlot) {
         fetch(urlFor(cfg.feedback_url, data.judgment), { credentials: "same-origin" })
           .then(function (r) { return r.ok ? r.text() : ""; })
           .then(function (html) { if (html) { feedbackSlot.innerHTML = html; reading.typeset(feedbackSlot); } });
       }
     } else if (action.type === "undo") {
-      setText("done-today", Math.max(0, Number($("done-today").textContent) - 1));
+      setDoneToday(Math.max(0, Number($("done-today").textContent) - 1));
       if (action.restore) { noMoreTasks = false; restoreFromServer(action); }
     }
   }

@@ -71,7 +71,7 @@ def _quiet_console(console_errors: list[str]) -> None:
 
 
 def test_answers_survive_server_outage_and_reload(page, console_errors):
-    annotator, project, tasks = _setup(3, **SIMPLE)
+    annotator, project, tasks = _setup(3, daily_target=4, **SIMPLE)
     _open(page, annotator, project)
     first = _shown(page)
     _server_down(page)
@@ -110,6 +110,7 @@ def test_answers_survive_server_outage_and_reload(page, console_errors):
     rows = {j.task_id: j.choice for j in Judgment.objects.filter(annotator=annotator)}
     assert rows == {first: "A", second: "B"}
     expect(page.locator("#done-today")).to_have_text("2")
+    expect(page.locator(".daily-count")).to_have_text("2 / 4 today")  # the daily-target bar follows
     assert page.evaluate("() => Object.keys(localStorage).filter(k => k.startsWith('preflab.outbox.'))") == []
     _quiet_console(console_errors)
 

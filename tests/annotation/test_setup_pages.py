@@ -556,3 +556,14 @@ def test_bulk_actions_mark_gold_reopen_and_send_to_review(browsed):
     assert split.status == TaskStatus.OPEN and split.judgment_count == 0
     assert not Adjudication.objects.filter(task=split).exists()
     assert list(Judgment.objects.filter(task=split).values_list("is_extra", flat=True)) == [True, True]
+
+
+def test_the_project_form_page_renders_every_setting_the_form_takes(team):
+    """The template lists fields one by one; a setting added to the form must also reach the page, or the
+    browser never posts it and every save is refused."""
+    from annotation.ui.setup_forms import ProjectForm
+
+    _, people = team
+    page = client_for(people["engineer"]).get(reverse("annotation:project-new")).content.decode()
+    missing = [name for name in ProjectForm.base_fields if f'name="{name}"' not in page]
+    assert missing == []

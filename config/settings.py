@@ -199,6 +199,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every operation's error statuses with the one error envelope (config/schema.py, docs/api.md).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.document_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "PairingStrategyEnum": "annotation.models.PairingStrategy",
         "ChoiceEnum": "annotation.models.Choice",

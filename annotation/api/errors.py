@@ -1,6 +1,9 @@
 """One error body for every API error:
 
 {"error": {"code": "invalid", "message": "...", "fields": {"field": ["reason", ...]}}}
+
+``ERROR_SCHEMA`` is the same body as an OpenAPI component; ``config.schema.document_error_responses``
+puts it on every operation's error statuses (docs/api.md, "Errors").
 """
 
 from __future__ import annotations
@@ -14,6 +17,31 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+ERROR_SCHEMA: dict = {
+    "type": "object",
+    "description": "Every API error: a stable machine code, one readable message, and per-field reasons.",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "description": "Machine-readable: invalid, not_found, permission_denied, "
+                    "not_authenticated, throttled, conflict, too_large, ...",
+                },
+                "message": {"type": "string", "description": "The first problem, readable."},
+                "fields": {
+                    "type": "object",
+                    "description": "Reasons per request field (body or query parameter), when a field is at fault.",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
 
 
 def _flatten(detail) -> tuple[str, dict]:

@@ -7,11 +7,15 @@ import datetime
 import django_filters
 from django import forms
 from django.http import Http404
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, permissions
 
 from annotation.auth import visible_projects
 from annotation.models import ApiToken, Project, TokenScope
 from annotation.selectors.projects import ProjectAccess, project_access_for_user
+
+# The largest id a PostgreSQL bigint primary key can hold: larger "ids" are a 400, not a lookup.
+MAX_ID = 2**63 - 1
 
 READ_SCOPES: tuple[str, ...] = (TokenScope.ANNOTATE, TokenScope.EXPORT, TokenScope.TRAIN)
 MANAGE_SCOPES: tuple[str, ...] = (TokenScope.TRAIN,)
@@ -116,3 +120,40 @@ class _UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
 
 class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = _UtcIsoDateTimeField
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
+class IdFilter(django_filters.NumberFilter):
+    """An object id in a query parameter: a whole number from 1 to ``MAX_ID``, else a 400 naming the
+    parameter. (django-filter's NumberFilter is a decimal: ``project=1.5e300`` passed the schema's
+    "number" and was then refused, and ``project=1.5`` matched nothing.)"""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class _StrictNullBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0) or empty for "not given"; anything else is an error, not "not given". (The
+    default select widget maps unknown values to None before the field sees them.)"""
+
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value in (True, "True", "true", "1"):
+            return True
+        if value in (False, "False", "false", "0"):
+            return False
+        raise forms.ValidationError("Must be true or false.", code="invalid")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    """A boolean query parameter that refuses ``active=maybe`` with a 400 (django-filter's ignores it and
+    returns everything, so a typo silently widens the result)."""
+
+    field_class = _StrictNullBooleanField

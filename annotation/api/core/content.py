@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
-from annotation.api.core.base import ProjectAccessMixin, UtcIsoDateTimeFilter
+from annotation.api.core.base import IdFilter, ProjectAccessMixin, UtcIsoDateTimeFilter
 from annotation.models import Candidate, ComparisonTask, Prompt, TaskKind, TaskStatus
 from annotation.selectors.projects import (
     candidate_list_for_user,
@@ -61,7 +61,7 @@ class HidesFromAnnotators(serializers.ModelSerializer):
 
 
 class PromptFilter(django_filters.FilterSet):
-    project = django_filters.NumberFilter(field_name="project_id")
+    project = IdFilter(field_name="project_id")
     external_id = django_filters.CharFilter()
     created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
@@ -134,8 +134,8 @@ class CandidateFilter(ReviewerOnlyFilterSet):
     reviewer_only = ("model_name",)
     project_path = "prompt__project_id"
 
-    project = django_filters.NumberFilter(field_name="prompt__project_id")
-    prompt = django_filters.NumberFilter(field_name="prompt_id")
+    project = IdFilter(field_name="prompt__project_id")
+    prompt = IdFilter(field_name="prompt_id")
     model_name = django_filters.CharFilter()
 
     class Meta:
@@ -214,8 +214,8 @@ class TaskFilter(ReviewerOnlyFilterSet):
     # open tasks after judging one would tell an annotator which of their tasks were gold.
     reviewer_only = ("kind", "status")
 
-    project = django_filters.NumberFilter(field_name="project_id")
-    prompt = django_filters.NumberFilter(field_name="prompt_id")
+    project = IdFilter(field_name="project_id")
+    prompt = IdFilter(field_name="prompt_id")
     status = django_filters.ChoiceFilter(
         choices=TaskStatus.choices, help_text="Searches only projects you review."
     )

@@ -12,16 +12,22 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
-from annotation.api.core.base import ANNOTATE_SCOPES, READ_SCOPES, ProjectAccessMixin, UtcIsoDateTimeFilter
+from annotation.api.core.base import (
+    ANNOTATE_SCOPES,
+    READ_SCOPES,
+    IdFilter,
+    ProjectAccessMixin,
+    UtcIsoDateTimeFilter,
+)
 from annotation.models import Choice, Judgment, JudgmentSource
 from annotation.selectors.projects import judgment_list_for_user, task_list_for_user
 from annotation.services.judgments import judgment_submit
 
 
 class JudgmentFilter(django_filters.FilterSet):
-    project = django_filters.NumberFilter(field_name="task__project_id")
-    task = django_filters.NumberFilter(field_name="task_id")
-    annotator = django_filters.NumberFilter(field_name="annotator_id")
+    project = IdFilter(field_name="task__project_id")
+    task = IdFilter(field_name="task_id")
+    annotator = IdFilter(field_name="annotator_id")
     choice = django_filters.ChoiceFilter(choices=Choice.choices)
     source = django_filters.ChoiceFilter(choices=JudgmentSource.choices)
     created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")

@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, serializers, status, viewsets
 from rest_framework.response import Response
 
-from annotation.api.core.base import NotFoundMixin, TokenScopes
+from annotation.api.core.base import NotFoundMixin, StrictBooleanFilter, TokenScopes
 from annotation.models import ApiToken, TokenScope
 from annotation.selectors.projects import api_token_list_for_user
 from annotation.services.projects import api_token_create, api_token_revoke
@@ -30,7 +30,7 @@ TOKEN_FIELDS = [
 
 
 class ApiTokenFilter(django_filters.FilterSet):
-    active = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", label="Not revoked")
+    active = StrictBooleanFilter(field_name="revoked_at", lookup_expr="isnull", label="Not revoked")
 
     class Meta:
         model = ApiToken
@@ -65,7 +65,12 @@ class ApiTokenViewSet(
             child=serializers.ChoiceField(choices=TokenScope.choices), min_length=1
         )
         expires_at = serializers.DateTimeField(required=False, allow_null=True)
-        rate_limit_per_minute = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+        rate_limit_per_minute = serializers.IntegerField(
+            required=False,
+            allow_null=True,
+            min_value=1,
+            max_value=2**31 - 1,  # the column is an int
+        )
 
         class Meta:
             ref_name = "ApiTokenInput"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -216,8 +216,8 @@ class ReviewQueueApi(AnnotateView):
 
     @extend_schema(
         summary="Tasks whose judgments disagree, with every judgment and rationale",
-        parameters=[OpenApiParameter("project", OpenApiTypes.INT, required=False)],
-        responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="bad project filter")},
+        parameters=[FilterSerializer],
+        responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)

@@ -74,9 +74,20 @@ class ProjectImportApi(APIView):
                 )
             return attrs
 
+    class SourceInputSerializer(InputSerializer):
+        """The JSON body: a ``source`` only (a file can only be uploaded as multipart/form-data)."""
+
+        file = None
+        source = serializers.CharField(
+            max_length=500, help_text="A Hugging Face dataset name or a saved-dataset path."
+        )
+
+        class Meta:
+            ref_name = "ImportSourceInput"
+
     @extend_schema(
         summary="Import prompts, candidates and preferences (engineers; token scope 'train')",
-        request={"multipart/form-data": InputSerializer, "application/json": InputSerializer},
+        request={"multipart/form-data": InputSerializer, "application/json": SourceInputSerializer},
         responses={
             201: inline_serializer(
                 "ImportReport",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,7 +30,9 @@ MAX_BOOTSTRAP = 5000
 
 class FlagOutputSerializer(serializers.ModelSerializer):
     annotator_username = serializers.CharField(source="annotator.username", read_only=True)
-    cleared_by_username = serializers.CharField(source="cleared_by.username", read_only=True, default=None)
+    cleared_by_username = serializers.CharField(
+        source="cleared_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = AnnotatorFlag
@@ -62,14 +64,16 @@ class QualityApi(APIView):
 
 
 class BootstrapInput(serializers.Serializer):
-    n_boot = serializers.IntegerField(required=False, min_value=0, max_value=MAX_BOOTSTRAP)
-
-
-BOOT_PARAM = OpenApiParameter("n_boot", int, description="Bootstrap replicates (default: project setting)")
+    n_boot = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_BOOTSTRAP,
+        help_text="Bootstrap replicates (default: project setting)",
+    )
 
 
 class ProjectQualityApi(QualityApi):
-    @extend_schema(parameters=[BOOT_PARAM], responses={200: dict})
+    @extend_schema(parameters=[BootstrapInput], responses={200: dict})
     def get(self, request, project_id: int):
         """Agreement (project and per import batch), per-annotator statistics, reliability and thresholds."""
         project = self.project(project_id)
@@ -120,7 +124,7 @@ class LeaderboardApi(QualityApi):
         include_quarantined = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
-        parameters=[BOOT_PARAM, OpenApiParameter("include_quarantined", bool)],
+        parameters=[InputSerializer],
         responses={200: dict},
     )
     def get(self, request, project_id: int):
@@ -141,7 +145,7 @@ class FlagListApi(QualityApi):
         status = serializers.ChoiceField(choices=FlagStatus.choices, required=False)
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=[s.value for s in FlagStatus])],
+        parameters=[InputSerializer],
         responses={200: FlagOutputSerializer(many=True)},
     )
     def get(self, request, project_id: int):

@@ -6,13 +6,15 @@ are all visible to them, and may only snapshot projects they can see.
 
 from __future__ import annotations
 
+import dataclasses
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -21,7 +23,7 @@ from rest_framework.views import APIView
 from annotation.api.errors import error_response
 from annotation.auth import HasRole, HasScope
 from annotation.models import Role
-from training.datasets.spec import SPLIT_NAMES
+from training.datasets.spec import SPLIT_NAMES, SnapshotSpec
 from training.models import DatasetSnapshot, JobStatus
 from training.selectors.snapshots import snapshot_card, snapshot_get, snapshot_list
 from training.services.snapshots import snapshot_create, snapshot_job_id
@@ -39,6 +41,11 @@ WHOLE_FILES = {
     "card": ("card.json", "application/json"),
 }
 DOWNLOAD_FORMATS = (*SPLIT_FILES, *WHOLE_FILES, "hf")
+DOWNLOAD_MEDIA_TYPES = sorted(
+    {media for *_, media in SPLIT_FILES.values()}
+    | {media for _, media in WHOLE_FILES.values()}
+    | {"application/x-tar"}
+)
 
 
 class SnapshotApi(APIView):
@@ -86,10 +93,41 @@ class SnapshotOutputSerializer(serializers.ModelSerializer):
         return reverse("snapshot-card", args=[obj.pk])
 
 
+# The JSON types of SnapshotSpec's fields (its annotations are strings: ``from __future__ import annotations``).
+_SPEC_TYPES: dict[str, dict] = {
+    "list[int]": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+    "str | None": {"type": "string", "nullable": True},
+    "float | None": {"type": "number", "nullable": True},
+    "float": {"type": "number"},
+    "int": {"type": "integer"},
+    "bool": {"type": "boolean"},
+    "str": {"type": "string"},
+    "dict[str, float]": {"type": "object", "additionalProperties": {"type": "number"}},
+}
+
+
+def snapshot_spec_schema() -> dict:
+    """SnapshotSpec as a JSON schema: its field names and types, nothing else (``from_dict`` refuses
+    unknown keys; value rules such as a split summing to 1 are its ``validate``)."""
+    fields = dataclasses.fields(SnapshotSpec)
+    return {
+        "type": "object",
+        "description": "Filter spec: the fields of training.datasets.spec.SnapshotSpec.",
+        "properties": {f.name: dict(_SPEC_TYPES[str(f.type)]) for f in fields},
+        "required": ["projects"],
+        "additionalProperties": False,
+    }
+
+
+@extend_schema_field(snapshot_spec_schema())
+class SnapshotSpecField(serializers.DictField):
+    pass
+
+
 class SnapshotListCreateApi(SnapshotApi, ListAPIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-        spec = serializers.DictField(help_text="Filter spec (training.datasets.spec.SnapshotSpec fields).")
+        spec = SnapshotSpecField(help_text="Filter spec (training.datasets.spec.SnapshotSpec fields).")
 
     serializer_class = SnapshotOutputSerializer
 
@@ -127,8 +165,14 @@ class SnapshotCardApi(SnapshotApi):
 class SnapshotDownloadApi(SnapshotApi):
     @extend_schema(
         summary="Download one format of a ready snapshot (streamed)",
-        parameters=[OpenApiParameter("split", str, enum=list(SPLIT_NAMES), default="train")],
-        responses={(200, "application/octet-stream"): bytes},
+        parameters=[
+            OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(DOWNLOAD_FORMATS)),
+            OpenApiParameter("split", str, enum=list(SPLIT_NAMES), default="train"),
+        ],
+        responses={
+            (200, media): OpenApiTypes.OBJECT if media == "application/json" else OpenApiTypes.BINARY
+            for media in DOWNLOAD_MEDIA_TYPES
+        },
     )
     def get(self, request, snapshot_id: int, fmt: str):
         snapshot = self.get_snapshot(snapshot_id)
@@ -136,6 +180,13 @@ class SnapshotDownloadApi(SnapshotApi):
             return error_response(
                 "invalid",
                 f"Unknown format '{fmt}'; one of {', '.join(DOWNLOAD_FORMATS)}.",
+                status.HTTP_400_BAD_REQUEST,
+            )
+        split = request.query_params.get("split") or "train"  # empty means not given
+        if split not in SPLIT_NAMES:  # refused for every format, as the schema says
+            return error_response(
+                "invalid",
+                f"Unknown split '{split}'; one of {', '.join(SPLIT_NAMES)}.",
                 status.HTTP_400_BAD_REQUEST,
             )
         if snapshot.status != JobStatus.SUCCEEDED:
@@ -149,13 +200,6 @@ class SnapshotDownloadApi(SnapshotApi):
             response["Content-Disposition"] = f'attachment; filename="{stem}-hf.tar"'
             return response
         if fmt in SPLIT_FILES:
-            split = request.query_params.get("split", "train")
-            if split not in SPLIT_NAMES:
-                return error_response(
-                    "invalid",
-                    f"Unknown split '{split}'; one of {', '.join(SPLIT_NAMES)}.",
-                    status.HTTP_400_BAD_REQUEST,
-                )
             folder, suffix, content_type = SPLIT_FILES[fmt]
             path, filename = root / folder / f"{split}{suffix}", f"{stem}-{fmt}-{split}{suffix}"
         else:

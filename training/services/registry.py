@@ -165,7 +165,7 @@ def reward_model_promote(
     ``force=True`` overrides a failed gate; it needs a ``reason`` and is recorded as a forced promotion.
     Raises ``PromotionRefused`` when the gate fails and ``force`` is off."""
     if force and not reason.strip():
-        raise ValidationError("a forced promotion needs a reason")
+        raise ValidationError({"reason": "a forced promotion needs a reason"})
     verdict = promotion_gate_check(candidate=reward_model, gate=gate)
     if not verdict["passed"] and not force:
         raise PromotionRefused("; ".join(verdict["reasons"]), verdict)

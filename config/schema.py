@@ -92,8 +92,10 @@ def document_error_responses(result: dict, generator, request, public) -> dict:
                 operation["requestBody"]["content"] = {"application/json": body["application/json"]}
             responses = operation["responses"]
             for status in _error_statuses(method, operation):
-                documented = responses.setdefault(status, {"description": ERROR_STATUSES[status]})
-                documented.setdefault("content", {"application/json": {"schema": ERROR_REF}})
+                responses.setdefault(status, {"description": ERROR_STATUSES[status]})
+            for status, documented in responses.items():  # also a view's own, e.g. a GET's 409
+                if status.startswith("4"):
+                    documented.setdefault("content", {"application/json": {"schema": ERROR_REF}})
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") != "query":
                     continue

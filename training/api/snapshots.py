@@ -14,7 +14,7 @@ from pathlib import Path
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -170,8 +170,11 @@ class SnapshotDownloadApi(SnapshotApi):
             OpenApiParameter("split", str, enum=list(SPLIT_NAMES), default="train"),
         ],
         responses={
-            (200, media): OpenApiTypes.OBJECT if media == "application/json" else OpenApiTypes.BINARY
-            for media in DOWNLOAD_MEDIA_TYPES
+            **{
+                (200, media): OpenApiTypes.OBJECT if media == "application/json" else OpenApiTypes.BINARY
+                for media in DOWNLOAD_MEDIA_TYPES
+            },
+            409: OpenApiResponse(description="The snapshot is not built (yet): code not_ready."),
         },
     )
     def get(self, request, snapshot_id: int, fmt: str):

@@ -4,6 +4,7 @@ engineers and admins."""
 from __future__ import annotations
 
 import django_filters
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
@@ -13,7 +14,7 @@ from rest_framework.response import Response
 
 from annotation.api.core.base import MANAGE_SCOPES, READ_SCOPES, ProjectAccessMixin
 from annotation.auth import has_role
-from annotation.models import Project, ProjectMembership, Role
+from annotation.models import Project, ProjectMembership, Role, validate_ranking_length
 from annotation.selectors.projects import ROLE_RANK, membership_list, project_list_for_user
 from annotation.services.projects import (
     PROJECT_EDITABLE_FIELDS,
@@ -54,6 +55,14 @@ class ProjectViewSet(ProjectAccessMixin, viewsets.ModelViewSet):
         overlap_k = serializers.IntegerField(min_value=1, max_value=100, required=False)
         extra_criteria = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
         quality_settings = serializers.DictField(required=False)
+        # The model's rule (validate_ranking_length), with its bounds stated in the schema too.
+        max_ranking_length = serializers.IntegerField(
+            required=False,
+            validators=[validate_ranking_length],
+            min_value=2,
+            max_value=settings.PREFLAB_MAX_RANKING_LENGTH,
+            help_text="Most candidates one K-way ranking may order (at most PREFLAB_MAX_RANKING_LENGTH).",
+        )
         retrain_after_judgments = serializers.IntegerField(
             min_value=0,
             max_value=10_000_000,

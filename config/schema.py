@@ -33,6 +33,9 @@ _UNSAFE = {"post", "put", "patch", "delete"}
 # (DRF trims whitespace, so "  " is blank): said in the schema so a client can tell before sending.
 NO_NUL = r"^[^\x00]*$"
 NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
+# For a body field: drf-spectacular adds the empty string as a ``oneOf`` branch of its own where blank is
+# allowed, so the pattern itself must not match "" (else "" would match both branches).
+NOT_EMPTY = r"^[^\x00]+$"
 # DRF lists every configured parser for every body; the typed contract is JSON (form encodings have no
 # null, number or nested object), so a body documented with exactly these is documented as JSON only.
 # Views that take an upload say so with their own ``request={"multipart/form-data": ...}``.
@@ -56,7 +59,7 @@ class PrefLabAutoSchema(AutoSchema):
             and not {"format", "enum", "pattern"} & set(schema)
             and not any(hasattr(v, "regex") for v in field.validators)  # its own pattern comes later
         ):
-            schema["pattern"] = NO_NUL if field.allow_blank or not field.trim_whitespace else NOT_BLANK
+            schema["pattern"] = NOT_BLANK if field.trim_whitespace and not field.allow_blank else NOT_EMPTY
         return schema
 
 

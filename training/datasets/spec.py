@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,9 @@ SPLIT_NAMES = ("train", "validation", "test")
 # Judgment strength (1 slightly, 2 clearly, 3 much better) -> Bradley-Terry margin. A vote with no strength
 # gets ``default_margin``. The loss TRL uses is -log sigmoid(r_chosen - r_rejected - margin).
 DEFAULT_MARGIN_BY_STRENGTH = {"1": 0.5, "2": 1.0, "3": 2.0}
+# Ids are PostgreSQL bigints; a seed is kept to 64 bits so every RNG that may take it accepts it.
+MAX_ID = 2**63 - 1
+MAX_SEED = 2**63 - 1
 # Optional fields left out of ``canonical_json`` while None (see there).
 _OMITTED_WHEN_UNSET = ("min_reliability",)
 
@@ -108,7 +112,9 @@ class SnapshotSpec:
             bad("projects", "Give at least one project id.")
         else:
             try:
-                self.projects = sorted({int(p) for p in self.projects})
+                self.projects = sorted({_integer(p) for p in self.projects})
+                if not all(1 <= p <= MAX_ID for p in self.projects):
+                    bad("projects", f"Project ids are between 1 and {MAX_ID}.")
             except (TypeError, ValueError):
                 bad("projects", "Project ids must be integers.")
         for name in ("date_from", "date_to"):
@@ -119,16 +125,14 @@ class SnapshotSpec:
         if dates_ok and self.date_from and self.date_to and self.when("date_from") >= self.when("date_to"):
             bad("date_to", "Must be after date_from.")
         try:
-            self.min_agreement = float(self.min_agreement)
+            self.min_agreement = _finite(self.min_agreement)
             if not 0.0 <= self.min_agreement <= 1.0:
                 bad("min_agreement", "Must be between 0 and 1.")
         except (TypeError, ValueError):
             bad("min_agreement", "Must be a number.")
         if self.min_reliability is not None:
             try:
-                if isinstance(self.min_reliability, bool):
-                    raise TypeError
-                self.min_reliability = float(self.min_reliability)
+                self.min_reliability = _finite(self.min_reliability)
                 if not 0.0 <= self.min_reliability <= 1.0:
                     bad("min_reliability", "Must be between 0 and 1 (or null for no reliability filter).")
             except (TypeError, ValueError):
@@ -147,15 +151,18 @@ class SnapshotSpec:
                 bad(name, "Must be true or false.")
         try:
             self.margin_by_strength = {
-                str(int(k)): float(v) for k, v in dict(self.margin_by_strength).items()
+                str(_integer(k)): _finite(v) for k, v in dict(self.margin_by_strength).items()
             }
             if not set(self.margin_by_strength) <= {"1", "2", "3"}:
                 bad("margin_by_strength", "Keys must be strengths 1, 2 or 3.")
-            self.default_margin = float(self.default_margin)
         except (TypeError, ValueError):
-            bad("margin_by_strength", "Must map strength 1-3 to numbers.")
+            bad("margin_by_strength", "Must map strength 1-3 to finite numbers.")
         try:
-            split = {str(k): float(v) for k, v in dict(self.split).items()}
+            self.default_margin = _finite(self.default_margin)
+        except (TypeError, ValueError):
+            bad("default_margin", "Must be a finite number.")
+        try:
+            split = {str(k): _finite(v) for k, v in dict(self.split).items()}
             if set(split) != set(SPLIT_NAMES):
                 bad("split", "Give exactly train, validation and test shares.")
             elif any(v < 0 for v in split.values()):
@@ -167,9 +174,11 @@ class SnapshotSpec:
             else:
                 self.split = {k: split[k] for k in SPLIT_NAMES}
         except (TypeError, ValueError):
-            bad("split", "Must map train/validation/test to numbers.")
+            bad("split", "Must map train/validation/test to finite numbers.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             bad("seed", "Must be an integer.")
+        elif not 0 <= self.seed <= MAX_SEED:
+            bad("seed", f"Must be between 0 and {MAX_SEED}.")
         if errors:
             raise ValidationError(errors)
 
@@ -190,6 +199,24 @@ class SnapshotSpec:
         return self.margin != "off" or self.keeps_neutral_rows
 
 
+def _finite(value: Any) -> float:
+    """A JSON number (or numeric text) as a finite float; booleans, NaN and infinities raise ValueError
+    (PostgreSQL's jsonb refuses NaN, and no share, margin or threshold means anything at infinity)."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number
+
+
+def _integer(value: Any) -> int:
+    """An integer id or key; booleans and fractional numbers raise ValueError (int(1.5) would truncate)."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("not an integer")
+    return int(value)
+
+
 def _parse_when(value: Any) -> dt.datetime | None:
     if not isinstance(value, str):
         return None
@@ -204,4 +231,7 @@ def _parse_when(value: Any) -> dt.datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
+    try:  # an offset at the calendar's edge (9999-12-31T23:00-05:00) has no UTC time
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        return None

@@ -126,3 +126,25 @@ def test_snapshot_pages_list_cards(client, engineer, annotators, judged_project)
     assert f"/api/v1/snapshots/{snap.pk}/download/trl/?split=train".encode() in detail.content
     client.force_login(annotators[0])
     assert client.get("/snapshots/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("split", {"train": "nan", "validation": 0.1, "test": 0.1}),  # NaN passed every share check
+        ("margin_by_strength", {"1": "inf", "2": 1.0, "3": 2.0}),
+        ("default_margin", "-inf"),
+        ("min_reliability", "nan"),
+        ("projects", [2**64]),  # past PostgreSQL's bigint
+        ("projects", [1.5]),
+        ("seed", 2**70),
+        ("seed", -1),
+        ("date_to", "9999-12-31T23:00:00-05:00"),  # no UTC time exists for it
+    ],
+)
+def test_spec_values_a_database_or_rng_cannot_take_are_400_not_500(engineer, judged_project, field, value):
+    spec = {"projects": [judged_project.pk], field: value}
+    response = client_for(engineer).post("/api/v1/snapshots/", {"spec": spec})
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"]
+    assert DatasetSnapshot.objects.count() == 0

@@ -1,8 +1,10 @@
 """``POST /api/v1/projects/{id}/import``: import a file upload or a Hugging Face dataset into a project.
 
-Importing is an engineer action (it creates work for annotators), so the endpoint needs the global role
-engineer or admin (403 otherwise) and, for API tokens, the ``train`` scope: the scope engineers' tools
-already hold for changing projects and training. A user who cannot see the project gets 404.
+Importing is a lead's action (it creates work for annotators), so the endpoint takes the rule every project
+write takes, ``ProjectAccess.can_manage`` (the project's engineers and admins, by global role or
+membership; the browser import page uses the same rule), and, for API tokens, the ``train`` scope: the scope
+engineers' tools already hold for changing projects and training. A user who cannot see the project gets
+404, one who sees it without managing it 403.
 """
 
 from __future__ import annotations
@@ -10,15 +12,16 @@ from __future__ import annotations
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import parsers, permissions, serializers, status
+from rest_framework import exceptions, parsers, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api.errors import error_response
 from annotation.api.parsers import JSONParser
-from annotation.auth import HasRole, HasScope, visible_projects
+from annotation.auth import HasScope, visible_projects
 from annotation.importing import FORMATS, SHAPES, ImportFileError, ImportTooLarge
-from annotation.models import PairingStrategy, Role, TokenScope
+from annotation.models import PairingStrategy, TokenScope
+from annotation.selectors.projects import project_access_for_user
 from annotation.services.imports import items_import
 
 
@@ -37,9 +40,8 @@ REFUSED_LOADER_OPTIONS = ("data_files", "data_dir", "builder", "path", "cache_di
 
 
 class ProjectImportApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, HasScope, HasRole]
+    permission_classes = [permissions.IsAuthenticated, HasScope]
     required_scope = TokenScope.TRAIN
-    required_roles = (Role.ENGINEER, Role.ADMIN)
     parser_classes = [parsers.MultiPartParser, parsers.FormParser, JSONParser]
 
     class InputSerializer(serializers.Serializer):
@@ -104,6 +106,10 @@ class ProjectImportApi(APIView):
     )
     def post(self, request, project_id: int):
         project = get_object_or_404(visible_projects(request.user), pk=project_id)
+        if not project_access_for_user(request.user).can_manage(project.pk):
+            raise exceptions.PermissionDenied(
+                "Only the project's engineers and admins can import into it.", code="role_required"
+            )
         length = int(request.META.get("CONTENT_LENGTH") or 0)
         if length > settings.PREFLAB_MAX_IMPORT_BYTES:
             return _too_large(f"The upload is {length} bytes")

@@ -125,6 +125,15 @@ def test_annotator_role_and_token_without_scope_get_403(project, engineer):
     assert row_counts(project)["prompts"] == 0
 
 
+def test_a_project_admin_member_imports_by_the_api_as_by_the_page(project):
+    """One rule for imports, page and API alike: the project's engineers and admins (by membership too)."""
+    lead = make_user(Role.ANNOTATOR)  # global annotator, admin of this one project
+    add_member(project, lead, Role.ADMIN)
+    response = _client(lead).post(_url(project), {"file": _jsonl(PAIRS_ROWS)}, format="multipart")
+    assert response.status_code == 201, response.content
+    assert row_counts(project)["prompts"] > 0
+
+
 def test_anonymous_is_refused(project):
     response = APIClient().post(_url(project), {"file": _jsonl(PAIRS_ROWS)}, format="multipart")
     assert response.status_code in (401, 403)

@@ -34,13 +34,12 @@ def direct_trl(snapshot_dir: Path, cfg, seed: int) -> dict:
     from trl import RewardTrainer
 
     from training.reward_training import (
-        PairEncoder,
         build_reward_config,
         load_base,
         read_snapshot_split,
         resolve_base_model,
-        tokenize_pairs,
     )
+    from training.rm_encoding import PairEncoder, tokenize_pairs
 
     tokenizer, model = load_base(resolve_base_model("minilm"), cfg)
     rows, _ = read_snapshot_split(snapshot_dir, "train")

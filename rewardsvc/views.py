@@ -19,6 +19,7 @@ from annotation.models import Prompt
 from rewardsvc.scoring import RewardScorer
 from rewardsvc.selectors import scored_sample_recent, spot_check_models
 from rewardsvc.services import scored_samples_record, scored_samples_to_project
+from training.rm_encoding import can_normalize, normalize_rewards
 
 SPOT_CHECK_ROLES = ("engineer", "reviewer")
 CANDIDATE_SEPARATOR = "---"
@@ -125,8 +126,8 @@ def spot_check(request):
         else:
             rewards, truncated = score_candidates(selected, prompt_text, candidates)
             normalized = None
-            if selected.reward_std:
-                normalized = [(r - (selected.reward_mean or 0.0)) / selected.reward_std for r in rewards]
+            if can_normalize(selected.reward_mean, selected.reward_std):
+                normalized = normalize_rewards(rewards, selected.reward_mean, selected.reward_std)
             rows = [
                 {
                     "rank": 0,

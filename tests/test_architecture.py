@@ -152,6 +152,19 @@ def test_a_stage_never_imports_a_later_one():
     assert stage_violations(import_graph()) == []
 
 
+def test_the_reward_model_encoding_is_django_free():
+    """Training, evaluation and the reward server share ``training.rm_encoding``: it must import without
+    Django (and without any project module that needs it)."""
+    path = ROOT / "training" / "rm_encoding.py"
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert imported <= {"__future__", "math", "collections", "dataclasses", "typing", "torch"}
+
+
 if __name__ == "__main__":
     g = import_graph()
     print(f"{len(g)} modules, {sum(len(e) for e in g.values())} import edges")

@@ -85,10 +85,10 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any] | None:
     from training.reward_training import (
         RewardRunConfig,
         read_snapshot_split,
-        score_split,
         train_reward_model,
         train_reward_stats,
     )
+    from training.rm_encoding import score_split
 
     cfg = RewardRunConfig.from_dict(spec.get("config"))
     out = Path(spec["output_dir"])

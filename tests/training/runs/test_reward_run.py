@@ -66,7 +66,7 @@ def test_tiny_lora_run_saves_a_merged_plain_model_that_scores(tiny_snapshot, tin
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from training.reward_training import score_sequences
+    from training.rm_encoding import score_sequences
 
     config = {**TINY_CONFIG, "use_lora": True, "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.0}
     run = reward_run_create(

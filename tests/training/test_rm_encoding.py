@@ -1,10 +1,18 @@
-"""Data preparation TRL leaves to us: dropped-pair counts, left truncation, BERT-style pre-tokenisation."""
+"""The one reward-model encoding (training, evaluation and serving): the pair policy TRL leaves to us
+(dropped-pair counts, left truncation, BERT-style pre-tokenisation), the single-input cut, normalisation."""
 
 from __future__ import annotations
 
 import pytest
 
-from training.reward_training import PairEncoder, RewardRunConfig, tokenize_pairs
+from training.rm_encoding import (
+    PairEncoder,
+    SequenceLayout,
+    normalize_rewards,
+    sigmoid,
+    tokenize_pairs,
+    truncate_left,
+)
 
 
 def _rows(tok):
@@ -56,8 +64,34 @@ def test_bert_encoder_gets_cls_sep_pairs():
     assert tok.decode(chosen[chosen.index(tok.sep_token_id) + 1 : -1]) == "paris."
 
 
-def test_config_round_trip_and_unknown_fields():
-    cfg = RewardRunConfig(learning_rate=1e-4, use_lora=True)
-    assert RewardRunConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ValueError, match="unknown"):
-        RewardRunConfig.from_dict({"lr": 1})
+def test_single_input_cut_keeps_the_end_of_the_prompt_then_of_the_response(tiny_tokenizer):
+    layout = SequenceLayout(tiny_tokenizer)
+    eos = tiny_tokenizer.eos_token_id
+    assert layout.fit([1, 2, 3], [7, 8], 10) == layout.fit([1, 2, 3], [7, 8], 10)
+    enc = layout.fit([1, 2, 3, 4, 5], [7, 8], 5)
+    assert enc.truncated and enc.input_ids == [4, 5, 7, 8, eos]
+    enc = layout.fit([1, 2, 3], [6, 7, 8, 9, 10], 4)  # the response alone is too long: its end is kept
+    assert enc.truncated and enc.input_ids == [8, 9, 10, eos]
+    assert not layout.fit([1], [2], 3).truncated
+
+
+def test_a_response_ending_with_eos_gets_no_second_eos(tiny_tokenizer):
+    layout = SequenceLayout(tiny_tokenizer)
+    eos = tiny_tokenizer.eos_token_id
+    assert layout.without_final_eos([5, 6, eos]) == [5, 6]
+    assert layout.encode("Hi", " there" + tiny_tokenizer.eos_token, 64) == layout.encode("Hi", " there", 64)
+
+
+def test_truncate_left_keeps_specials_and_the_end():
+    ids = [0, 1, 2, 3, 4, 5, 6, 9]
+    assert truncate_left(ids, 5, n_prefix=1, n_suffix=1) == [0, 4, 5, 6, 9]
+    assert truncate_left(ids, 20) == ids
+    assert truncate_left(ids, 3) == [5, 6, 9]
+
+
+def test_normalize_rewards_uses_stored_statistics():
+    assert normalize_rewards([1.0, 3.0], mean=1.0, std=2.0) == [0.0, 1.0]
+    for mean, std in ((None, None), (0.0, 0.0), (1.0, None), (0.0, float("nan"))):
+        with pytest.raises(ValueError):
+            normalize_rewards([1.0], mean=mean, std=std)
+    assert sigmoid(0.0) == 0.5 and sigmoid(-800) == 0.0

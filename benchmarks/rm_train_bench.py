@@ -33,12 +33,8 @@ def direct_trl(snapshot_dir: Path, cfg, seed: int) -> dict:
     from datasets import Dataset
     from trl import RewardTrainer
 
-    from training.reward_training import (
-        build_reward_config,
-        load_base,
-        read_snapshot_split,
-        resolve_base_model,
-    )
+    from training.datasets.reader import read_snapshot_split
+    from training.reward_training import build_reward_config, load_base, resolve_base_model
     from training.rm_encoding import PairEncoder, tokenize_pairs
 
     tokenizer, model = load_base(resolve_base_model("minilm"), cfg)
@@ -92,13 +88,13 @@ def reporting_cost(snapshot, cfg, steps: int) -> dict:
     from types import SimpleNamespace
 
     from training.jobs import RunReporter
-    from training.reward_training import make_progress_callback
     from training.services.runs import reward_run_create
+    from training.trl_runs import REWARD_METRICS, progress_callback
 
     run = reward_run_create(
         snapshot=snapshot, base_model="minilm", config=cfg.to_dict(), seed=0, enqueue=False
     )
-    callback = make_progress_callback(RunReporter(run.pk, min_interval_s=0))
+    callback = progress_callback(RunReporter(run.pk, min_interval_s=0), REWARD_METRICS)
     state = SimpleNamespace(global_step=0, max_steps=steps)
     logs = {"loss": 0.69, "accuracy": 0.5, "margin": 0.01, "learning_rate": 5e-5, "grad_norm": 0.1}
     t0 = time.perf_counter()

@@ -22,8 +22,6 @@ STAGE_EXEMPT = {"config"}
 KNOWN_CYCLES = {
     # item 3: the end-to-end demo moves above the three apps (the edge back is a TYPE_CHECKING import)
     ("rewardsvc.demo", "rewardsvc.demo_report"),
-    # item 2: the snapshot reader and the evaluate step leave reward_training
-    ("training.reward_training", "training.services.registry"),
     # item 5: training by subdomain; the snapshot service publishes its build task by import
     ("training.services.snapshots", "training.snapshot_tasks"),
 }

@@ -80,64 +80,35 @@ def run_spec_from_run(run) -> dict[str, Any]:
 
 
 def run_spec(spec: dict[str, Any]) -> dict[str, Any] | None:
-    """Train (and on rank 0 evaluate and save) from a spec dict; returns rank 0's metrics, else None."""
-    from training.evaluation import evaluate_pairs
-    from training.reward_training import (
-        RewardRunConfig,
-        read_snapshot_split,
-        train_reward_model,
-        train_reward_stats,
-    )
-    from training.rm_encoding import score_split
+    """Train (and on rank 0 evaluate, describe and save) from a spec dict; returns rank 0's metrics, else
+    None. The evaluation and the card are the Celery executor's (``training.reward_eval``)."""
+    from training.reward_eval import evaluate_and_describe
+    from training.reward_training import RewardRunConfig, train_reward_model
 
     cfg = RewardRunConfig.from_dict(spec.get("config"))
     out = Path(spec["output_dir"])
+    seed = int(spec.get("seed", 42))
     trained = train_reward_model(
-        base_model=spec["base_model"],
-        artifact_dir=spec["snapshot_dir"],
-        cfg=cfg,
-        seed=int(spec.get("seed", 42)),
-        output_dir=out,
+        base_model=spec["base_model"], artifact_dir=spec["snapshot_dir"], cfg=cfg, seed=seed, output_dir=out
     )
-    if not trained["is_main"]:
+    if not trained.is_main:
         return None
-    rows, meta = read_snapshot_split(spec["snapshot_dir"], "test")
-    metrics: dict[str, Any] = {}
-    if rows:
-        r_c, r_r, kept, kept_meta, report = score_split(
-            trained["model"], trained["tokenizer"], rows, meta, max_length=cfg.max_length
-        )
-        metrics = evaluate_pairs(r_c, r_r, kept, kept_meta)
-        metrics["data"] = report
-    result = {
-        "steps": trained["steps"],
-        "train_seconds": trained["train_seconds"],
-        "pairs_per_second": trained["pairs_per_second"],
-        "world_size": trained["world_size"],
-        "data": trained["data"],
-        "eval": metrics,
-    }
-    (out / "metrics.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    stats = train_reward_stats(
-        trained["model"],
-        trained["tokenizer"],
-        spec["snapshot_dir"],
+    described = evaluate_and_describe(
+        trained.model,
+        trained.tokenizer,
+        snapshot_dir=spec["snapshot_dir"],
+        params=cfg.to_dict(),
         max_length=cfg.max_length,
         batch_size=cfg.eval_batch_size,
-        seed=int(spec.get("seed", 42)),
+        seed=seed,
+        base_model=spec["base_model"],
+        snapshot_hash=spec.get("snapshot_hash", ""),
+        data=trained.data,
+        run_id=spec.get("run_id"),
     )
-    card = {
-        "base_model": spec["base_model"],
-        "snapshot_hash": spec.get("snapshot_hash", ""),
-        "max_length": cfg.max_length,
-        "reward_mean": stats["reward_mean"],  # normalisation statistics come from the train split
-        "reward_std": stats["reward_std"],
-        "reward_stats": {"split": "train", "pairs": stats["pairs"]},
-        "messages_format": "text",  # trained on snapshot prompt text: the server renders messages the same way
-        "version": None,
-        "params": cfg.to_dict(),
-    }
-    (out / "preflab_card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
+    result = {**trained.summary(), "eval": described.metrics, "eval_split": described.split}
+    (out / "metrics.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    described.card.write(out)
     return result
 
 

@@ -1,7 +1,7 @@
-"""Reward-model training: a config dataclass mirroring TRL ``RewardConfig``, the data preparation TRL does
-not do for us (pre-tokenised ``chosen_ids``/``rejected_ids`` for encoders without EOS, left truncation of
-the prompt, a count of dropped pairs), a callback that streams progress and metrics to the run row, and the
-``reward`` executor: snapshot -> ``RewardTrainer`` -> artifact -> evaluation -> registry.
+"""Reward-model training: a config dataclass mirroring TRL ``RewardConfig``, the adapter to TRL's
+``RewardTrainer`` (pre-tokenised pairs from ``training.rm_encoding``, our local-run defaults, progress to the
+run row), and the ``reward`` executor: snapshot -> ``RewardTrainer`` -> artifact -> evaluation and card
+(``training.reward_eval``) -> registry.
 
 Heavy libraries (torch, transformers, trl) are imported inside functions so importing this module is cheap.
 """
@@ -9,22 +9,17 @@ Heavy libraries (torch, transformers, trl) are imported inside functions so impo
 from __future__ import annotations
 
 import dataclasses
-import json
-import random
 import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from training.datasets.reader import preference_rows, read_snapshot_split
 from training.jobs import RunReporter, register_executor
-from training.rm_encoding import PairEncoder, score_split, tokenize_pairs
-
-SPLITS = ("train", "validation", "test")
-# Normalisation statistics (the card's reward_mean / reward_std) are measured on at most this many train pairs
-# (1,000 rewards: the mean is known to about 3 % of a std; more would lengthen every run for little).
-TRAIN_STATS_MAX_PAIRS = 500
+from training.reward_eval import evaluate_and_describe
+from training.rm_encoding import PairEncoder, tokenize_pairs
+from training.trl_runs import REWARD_METRICS, artifact_dir_build, local_run_args, progress_callback
 
 
 @dataclass
@@ -84,94 +79,11 @@ class RewardRunConfig:
         return dataclasses.asdict(self)
 
 
-# --- data -------------------------------------------------------------------------------------------------
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def read_snapshot_split(artifact_dir: str | Path, split: str) -> tuple[list[dict], list[dict]]:
-    """The TRL rows and the line-aligned meta rows of one split of a ready snapshot."""
-    root = Path(artifact_dir)
-    rows = read_jsonl(root / "trl" / f"{split}.jsonl")
-    meta = read_jsonl(root / "meta" / f"{split}.jsonl")
-    if meta and len(meta) != len(rows):
-        raise ValueError(f"snapshot {root}: meta/{split}.jsonl is not line-aligned with trl/{split}.jsonl")
-    return rows, meta or [{} for _ in rows]
-
-
-def preference_rows(rows: list[dict], meta: list[dict]) -> tuple[list[dict], list[dict], int]:
-    """The rows whose meta ``label_type`` is "pref" (a missing label means pref), their meta, and how many
-    neutral rows ("tie", "both_bad") were left out.
-
-    Neutral rows carry an arbitrary (lo, hi) orientation: as a Bradley-Terry pair or an SFT demonstration
-    they would teach a preference (or an answer) the annotators did not give. There is no tie-aware loss
-    yet, so ``margin_zero`` and ``tie_aware`` snapshots only keep them for evaluation and analysis.
-    """
-    from training.evaluation import label_type
-
-    kept = [i for i, m in enumerate(meta) if label_type(m) == "pref"]
-    return [rows[i] for i in kept], [meta[i] for i in kept], len(rows) - len(kept)
-
-
-def train_reward_stats(
-    model,
-    tokenizer,
-    artifact_dir: str | Path,
-    *,
-    max_length: int,
-    batch_size: int = 16,
-    seed: int = 0,
-    max_pairs: int = TRAIN_STATS_MAX_PAIRS,
-) -> dict[str, Any]:
-    """Normalisation statistics of a reward model: mean and std of its rewards on the train split's chosen
-    and rejected responses (a seeded sample of at most ``max_pairs`` pairs), scored as ``score_split`` does.
-
-    Returns {"reward_mean", "reward_std", "pairs"} (None statistics when no train pair could be scored).
-    The reward server normalises with these, so they must not come from the held-out test split.
-    """
-    rows, meta = read_snapshot_split(artifact_dir, "train")
-    if len(rows) > max_pairs:
-        pick = sorted(random.Random(seed).sample(range(len(rows)), max_pairs))
-        rows, meta = [rows[i] for i in pick], [meta[i] for i in pick]
-    from training.evaluation import reward_statistics
-
-    r_c, r_r, *_ = score_split(model, tokenizer, rows, meta, max_length=max_length, batch_size=batch_size)
-    mean, std = reward_statistics([*r_c, *r_r])
-    return {"reward_mean": mean, "reward_std": std, "pairs": len(r_c)}
-
-
 # --- TRL adapter ---------------------------------------------------------------------------------------------
 
 
-def make_progress_callback(reporter: RunReporter):
-    """A ``TrainerCallback`` that writes progress and metrics to the run (and raises on cancel)."""
-    from transformers import TrainerCallback
-
-    class RunProgressCallback(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kwargs):
-            reporter.progress(0, state.max_steps)
-
-        def on_step_end(self, args, state, control, **kwargs):
-            reporter.progress(state.global_step, state.max_steps)
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            logs = logs or {}
-            wanted = ("loss", "accuracy", "margin", "learning_rate", "grad_norm", "mean_reward")
-            values = {k: logs[k] for k in wanted if isinstance(logs.get(k), int | float)}
-            if values:
-                reporter.log_metrics(state.global_step, values)
-
-    return RunProgressCallback()
-
-
 def build_reward_config(cfg: RewardRunConfig, *, output_dir: str, seed: int):
-    """The TRL ``RewardConfig`` for our config (no checkpoints, no hub, no external loggers)."""
-    import torch
+    """The TRL ``RewardConfig`` for our config, with our local-run defaults (``training.trl_runs``)."""
     from trl import RewardConfig
 
     return RewardConfig(
@@ -187,15 +99,7 @@ def build_reward_config(cfg: RewardRunConfig, *, output_dir: str, seed: int):
         weight_decay=cfg.weight_decay,
         lr_scheduler_type=cfg.lr_scheduler_type,
         logging_steps=cfg.logging_steps,
-        save_strategy="no",
-        eval_strategy="no",
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-        bf16=False,
+        **local_run_args(seed=seed),
     )
 
 
@@ -233,6 +137,36 @@ def resolve_base_model(base_model: str) -> str:
     return base_model
 
 
+@dataclass
+class TrainedRewardModel:
+    """What ``train_reward_model`` hands back: the trained model (LoRA merged) and how training went."""
+
+    model: Any
+    tokenizer: Any
+    is_main: bool
+    """Rank 0 (the only rank that writes) under ``accelerate launch``; always True in a worker."""
+    world_size: int
+    data: dict[str, Any]
+    """{"train": encoding report (pairs, kept, truncated, dropped, neutral_dropped)}."""
+    train_metrics: dict[str, float]
+    """TRL's final train metrics."""
+    steps: int
+    train_seconds: float
+    pairs_processed: float
+    pairs_per_second: float
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-ready part (what the run row and ``metrics.json`` keep)."""
+        return {
+            "data": self.data,
+            "train": self.train_metrics,
+            "steps": self.steps,
+            "train_seconds": self.train_seconds,
+            "pairs_per_second": self.pairs_per_second,
+            "world_size": self.world_size,
+        }
+
+
 def train_reward_model(
     *,
     base_model: str,
@@ -241,10 +175,9 @@ def train_reward_model(
     seed: int,
     output_dir: str | Path,
     reporter: RunReporter | None = None,
-) -> dict[str, Any]:
-    """Train on a snapshot's train split and save the model + tokenizer to ``output_dir``.
+) -> TrainedRewardModel:
+    """Train on a snapshot's train split and save the model + tokenizer to ``output_dir`` (rank 0).
 
-    Returns {"data": per-split report, "train": TRL's final train metrics, "pairs_per_second", ...}.
     Works without a run (``reporter=None``): the benchmark and ``python -m training.launch`` use it.
     """
     import torch
@@ -273,7 +206,7 @@ def train_reward_model(
             f"dropped (too long) {report['dropped']}, ties / both-bad left out {neutral}"
         )
     train_dataset = Dataset.from_dict(cols)
-    callbacks = [make_progress_callback(reporter)] if reporter else []
+    callbacks = [progress_callback(reporter, REWARD_METRICS)] if reporter else []
     trainer = RewardTrainer(
         model=model,
         args=build_reward_config(cfg, output_dir=str(Path(output_dir) / "trainer"), seed=seed),
@@ -300,22 +233,18 @@ def train_reward_model(
     )
     kept = report["pairs"] - report["dropped"]
     pairs_processed = kept * cfg.num_train_epochs if cfg.max_steps <= 0 else pairs_seen
-    return {
-        "is_main": is_main,
-        "world_size": world,
-        "data": {"train": report},
-        "train": {k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float)},
-        "steps": int(result.global_step),
-        "train_seconds": seconds,
-        "pairs_processed": pairs_processed,
-        "pairs_per_second": pairs_processed / seconds,
-        "model": trained,
-        "tokenizer": tokenizer,
-    }
-
-
-def write_card(directory: Path, card: dict[str, Any]) -> None:
-    (directory / "preflab_card.json").write_text(json.dumps(card, indent=2, sort_keys=True), encoding="utf-8")
+    return TrainedRewardModel(
+        model=trained,
+        tokenizer=tokenizer,
+        is_main=is_main,
+        world_size=world,
+        data={"train": report},
+        train_metrics={k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float)},
+        steps=int(result.global_step),
+        train_seconds=seconds,
+        pairs_processed=pairs_processed,
+        pairs_per_second=pairs_processed / seconds,
+    )
 
 
 @register_executor("reward")
@@ -323,7 +252,6 @@ def execute_reward_run(run, reporter: RunReporter) -> dict[str, Any]:
     """Snapshot -> RewardTrainer -> artifact (temp dir, renamed when complete) -> evaluation -> registry."""
     from django.conf import settings
 
-    from training.evaluation import evaluate_pairs
     from training.models import JobStatus
     from training.services.registry import reward_model_register
 
@@ -332,8 +260,7 @@ def execute_reward_run(run, reporter: RunReporter) -> dict[str, Any]:
         raise ValueError("the run's dataset snapshot is missing or not ready")
     cfg = RewardRunConfig.from_dict(run.config)
     root = Path(run.output_dir or Path(settings.ARTIFACT_DIR) / "runs" / f"run-{run.pk}")
-    tmp_dir = root.parent / f".{root.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
+    with artifact_dir_build(root) as tmp_dir:
         trained = train_reward_model(
             base_model=run.base_model,
             artifact_dir=snapshot.artifact_dir,
@@ -343,69 +270,35 @@ def execute_reward_run(run, reporter: RunReporter) -> dict[str, Any]:
             reporter=reporter,
         )
         reporter.heartbeat()
-        reporter.log(
-            f"trained {trained['steps']} steps in {trained['train_seconds']:.1f}s; evaluating on test"
-        )
-        rows, meta = read_snapshot_split(snapshot.artifact_dir, "test")
-        if not rows:  # tiny snapshots: fall back to validation, then train, and say so
-            for split in ("validation", "train"):
-                rows, meta = read_snapshot_split(snapshot.artifact_dir, split)
-                if rows:
-                    reporter.log(f"test split is empty; evaluating on {split}")
-                    break
-        else:
-            split = "test"
-        r_c, r_r, kept_rows, kept_meta, eval_report = score_split(
-            trained["model"],
-            trained["tokenizer"],
-            rows,
-            meta,
-            max_length=cfg.max_length,
-            batch_size=cfg.eval_batch_size,
-        )
-        metrics = evaluate_pairs(r_c, r_r, kept_rows, kept_meta)
-        metrics["data"] = eval_report
-        reporter.heartbeat()
-        stats = train_reward_stats(
-            trained["model"],
-            trained["tokenizer"],
-            snapshot.artifact_dir,
+        reporter.log(f"trained {trained.steps} steps in {trained.train_seconds:.1f}s; evaluating on test")
+        described = evaluate_and_describe(
+            trained.model,
+            trained.tokenizer,
+            snapshot_dir=snapshot.artifact_dir,
+            params=cfg.to_dict(),
             max_length=cfg.max_length,
             batch_size=cfg.eval_batch_size,
             seed=run.seed,
+            base_model=run.base_model,
+            snapshot_hash=snapshot.content_hash,
+            data=trained.data,
+            snapshot_id=snapshot.pk,
+            run_id=run.pk,
+            reporter=reporter,
         )
-        card = {
-            "base_model": run.base_model,
-            "snapshot_id": snapshot.pk,
-            "snapshot_hash": snapshot.content_hash,
-            "run_id": run.pk,
-            "params": cfg.to_dict(),
-            "seed": run.seed,
-            "max_length": cfg.max_length,
-            # Normalisation statistics from the train split (what the reward server divides by).
-            "reward_mean": stats["reward_mean"],
-            "reward_std": stats["reward_std"],
-            "reward_stats": {"split": "train", "pairs": stats["pairs"]},
-            # trained on snapshot prompt text: the reward server renders chat messages the same way
-            "messages_format": "text",
-            "metrics": {k: metrics[k] for k in ("accuracy", "mean_margin", "ece", "length_correlation", "n")},
-            "eval_split": split,
-            "data": trained["data"],
-        }
-        write_card(tmp_dir, card)
-        tmp_dir.rename(root)  # complete: a reader never sees a half-written model
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        described.card.write(tmp_dir)
     reward_model = reward_model_register(
-        run=run, artifact_dir=str(root), card=card, metrics=metrics, split=split
+        run=run,
+        artifact_dir=str(root),
+        card=described.card.to_dict(),
+        metrics=described.metrics,
+        split=described.split,
     )
+    summary = trained.summary()
+    del summary["world_size"]
     return {
-        "data": trained["data"],
-        "train": trained["train"],
-        "steps": trained["steps"],
-        "train_seconds": trained["train_seconds"],
-        "pairs_per_second": trained["pairs_per_second"],
-        "eval": {k: v for k, v in metrics.items() if not isinstance(v, list | dict)},
+        **summary,
+        "eval": {k: v for k, v in described.metrics.items() if not isinstance(v, list | dict)},
         "reward_model_id": reward_model.pk,
         "reward_model_version": reward_model.version,
     }

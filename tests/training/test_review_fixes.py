@@ -86,7 +86,7 @@ def test_sft_on_a_snapshot_uses_only_preference_chosen_answers(monkeypatch):
 
     def fake_train_sft(*, demonstrations, output_dir, **_):
         seen.extend(demonstrations)
-        Path(output_dir).mkdir(parents=True)
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
         return {
             "examples": len(demonstrations),
             "steps": 1,
@@ -109,7 +109,7 @@ def test_sft_on_a_snapshot_uses_only_preference_chosen_answers(monkeypatch):
 
 
 def test_preference_rows_keep_pref_and_unlabelled_rows():
-    from training.reward_training import preference_rows
+    from training.datasets.reader import preference_rows
 
     rows = [{"i": 0}, {"i": 1}, {"i": 2}, {"i": 3}]
     meta = [{"label_type": "pref"}, {"label_type": "tie"}, {}, {"label_type": "both_bad"}]
@@ -124,8 +124,8 @@ def test_reward_card_statistics_come_from_the_train_split(tiny_reward_model_dir)
     from tests.training.runs.conftest import TINY_CONFIG
     from tests.training.runs.snapshot_files import synthetic_pairs, write_snapshot
     from training import jobs
+    from training.datasets.reader import read_snapshot_split
     from training.models import JobStatus, ModelEvaluation, RewardModel
-    from training.reward_training import read_snapshot_split
     from training.rm_encoding import score_split
     from training.services.runs import reward_run_create
 

@@ -8,13 +8,13 @@ to the spot-check signal and run the evaluation gate (battle project). Heavy imp
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any
 
 from training.jobs import RunReporter, register_executor
 from training.models import RunKind, TrainingRun
+from training.trl_runs import artifact_dir_build, progress_callback
 
 #: Rollouts per step written to ``rollouts.jsonl`` and sent to the spot-check queue.
 ROLLOUTS_PER_STEP = 4
@@ -26,20 +26,8 @@ def _output_root(run: TrainingRun) -> Path:
     return Path(run.output_dir or Path(settings.ARTIFACT_DIR) / "policies" / f"run-{run.pk}")
 
 
-def _tmp_dir(root: Path) -> Path:
-    return root.parent / f".{root.name}.tmp-{uuid.uuid4().hex[:8]}"
-
-
-def _finish_dir(tmp: Path, root: Path) -> None:
-    """Rename the finished temp dir into place, so a reader never sees a half-written model."""
-    if root.exists():
-        shutil.rmtree(root)
-    tmp.rename(root)
-
-
 @register_executor(RunKind.SFT)
 def execute_sft_run(run: TrainingRun, reporter: RunReporter) -> dict[str, Any]:
-    from training.policy.grpo import make_metric_callback
     from training.policy.sft import demonstrations_from_rows, read_demonstrations, train_sft
     from training.policy.spec import PolicyRunSpec, algorithm_config
 
@@ -48,7 +36,7 @@ def execute_sft_run(run: TrainingRun, reporter: RunReporter) -> dict[str, Any]:
     if cfg.source == "demonstrations":
         demos = read_demonstrations(cfg.demonstrations_path)
     else:
-        from training.reward_training import preference_rows, read_snapshot_split
+        from training.datasets.reader import preference_rows, read_snapshot_split
 
         if run.snapshot is None:
             raise ValueError("this SFT run has no snapshot")
@@ -61,20 +49,15 @@ def execute_sft_run(run: TrainingRun, reporter: RunReporter) -> dict[str, Any]:
         demos = demonstrations_from_rows(rows)
     reporter.log(f"SFT on {len(demos)} demonstrations from {cfg.source}")
     root = _output_root(run)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_dir(root)
-    try:
+    with artifact_dir_build(root, replace=True) as tmp:
         out = train_sft(
             base_model=run.base_model,
             demonstrations=demos,
             cfg=cfg,
             seed=run.seed,
             output_dir=tmp,
-            callbacks=[make_metric_callback(reporter, names=SFT_METRICS)],
+            callbacks=[progress_callback(reporter, SFT_METRICS)],
         )
-        _finish_dir(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     reporter.log(f"SFT done: {out['steps']} steps, loss {out['train_loss']:.4f}; saved to {root}")
     return {
         "model_dir": str(root),
@@ -212,16 +195,13 @@ def execute_ppo_run(run: TrainingRun, reporter: RunReporter) -> dict[str, Any]:
     reward_fn, reward_desc = resolve_reward(run, spec.reward)
     reporter.log(f"PPO on {len(train)} prompts ({len(held_out)} held out); reward: {reward_desc}")
     root = _output_root(run)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_dir(root)
-    tmp.mkdir()
-    live = _LiveRun(run, reporter, cfg.target_kl, tmp / "rollouts.jsonl")
+    with artifact_dir_build(root, replace=True) as tmp:
+        live = _LiveRun(run, reporter, cfg.target_kl, tmp / "rollouts.jsonl")
 
-    def on_step(step: int, metrics: dict, samples: list[dict]) -> None:
-        live.on_metrics(step, metrics, samples)
-        reporter.progress(step, cfg.steps)  # raises RunCancelled on cancel
+        def on_step(step: int, metrics: dict, samples: list[dict]) -> None:
+            live.on_metrics(step, metrics, samples)
+            reporter.progress(step, cfg.steps)  # raises RunCancelled on cancel
 
-    try:
         policy, ref, value, tokenizer = load_ppo_models(run.base_model, spec.critic_model or None)
         reporter.progress(0, cfg.steps)
         result = train_ppo(
@@ -236,9 +216,6 @@ def execute_ppo_run(run: TrainingRun, reporter: RunReporter) -> dict[str, Any]:
         )
         save_policy(policy, tokenizer, tmp, cfg)
         del policy, ref, value
-        _finish_dir(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     first, last = result.history[0], result.final
     summary = {
         "model_dir": str(root),
@@ -255,7 +232,7 @@ def execute_ppo_run(run: TrainingRun, reporter: RunReporter) -> dict[str, Any]:
 
 
 def _execute_group_rl(run: TrainingRun, reporter: RunReporter, algorithm: str) -> dict[str, Any]:
-    from training.policy.grpo import make_metric_callback, train_group_rl
+    from training.policy.grpo import TRL_METRIC_NAMES, train_group_rl
     from training.policy.spec import (
         PolicyRunSpec,
         algorithm_config,
@@ -277,25 +254,23 @@ def _execute_group_rl(run: TrainingRun, reporter: RunReporter, algorithm: str) -
         f"{algorithm.upper()} on {len(train)} prompts ({len(held_out)} held out); reward: {reward_desc}"
     )
     root = _output_root(run)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_dir(root)
-    tmp.mkdir()
-    live = _LiveRun(run, reporter, None, tmp / "rollouts.jsonl")
-
     # TRL does not hand completions to callbacks: keep a few scored rollouts from the latest reward call.
+    with artifact_dir_build(root, replace=True) as tmp:
+        live = _LiveRun(run, reporter, None, tmp / "rollouts.jsonl")
 
-    def recording_reward(prompts_: list[str], responses: list[str]) -> list[float]:
-        scores = reward_fn(prompts_, responses)
-        live.pending = [
-            {"prompt": p, "response": r, "reward": float(s)}
-            for p, r, s in list(zip(prompts_, responses, scores, strict=True))[:ROLLOUTS_PER_STEP]
-        ]
-        return scores
+        def recording_reward(prompts_: list[str], responses: list[str]) -> list[float]:
+            scores = reward_fn(prompts_, responses)
+            live.pending = [
+                {"prompt": p, "response": r, "reward": float(s)}
+                for p, r, s in list(zip(prompts_, responses, scores, strict=True))[:ROLLOUTS_PER_STEP]
+            ]
+            return scores
 
-    callback = make_metric_callback(
-        reporter, on_metrics=lambda step, values: live.on_metrics(step, values, live.pending)
-    )
-    try:
+        callback = progress_callback(
+            reporter,
+            TRL_METRIC_NAMES,
+            on_metrics=lambda step, values: live.on_metrics(step, values, live.pending),
+        )
         out = train_group_rl(
             algorithm=algorithm,
             model_dir=run.base_model,
@@ -306,9 +281,6 @@ def _execute_group_rl(run: TrainingRun, reporter: RunReporter, algorithm: str) -
             output_dir=tmp,
             callbacks=[callback],
         )
-        _finish_dir(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     history = live.history
     summary = {
         "model_dir": str(root),

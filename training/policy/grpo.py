@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from training.policy.rewards import RewardFn, as_trl_reward
+from training.trl_runs import local_run_args
 
 #: TRL log keys -> PrefLab metric names (the same names PPO logs, so plots and detectors work for both).
 TRL_METRIC_NAMES = {
@@ -72,8 +73,7 @@ class GroupRLConfig:
 
 
 def build_trl_config(algorithm: str, cfg: GroupRLConfig, *, output_dir: str, seed: int):
-    """The TRL ``GRPOConfig`` / ``RLOOConfig`` for our config (no checkpoints, hub or external loggers)."""
-    import torch
+    """The TRL ``GRPOConfig`` / ``RLOOConfig`` for our config (with our local-run defaults)."""
     from trl import GRPOConfig, RLOOConfig
 
     cls = {"grpo": GRPOConfig, "rloo": RLOOConfig}[algorithm]
@@ -89,49 +89,8 @@ def build_trl_config(algorithm: str, cfg: GroupRLConfig, *, output_dir: str, see
         epsilon=cfg.epsilon,
         num_iterations=cfg.num_iterations,
         logging_steps=cfg.logging_steps,
-        save_strategy="no",
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
-        activation_checkpointing=False,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-        disable_tqdm=True,
+        **local_run_args(seed=seed),
     )
-
-
-def make_metric_callback(reporter, names: dict[str, str] | None = None, on_metrics=None):
-    """A ``TrainerCallback`` that reports progress (``reporter.progress`` raises on cancel) and TRL's logs
-    renamed by ``names`` (default: ``TRL_METRIC_NAMES``).
-
-    Metrics go to ``on_metrics(step, values)`` when given (the executor's bookkeeping, which logs them and
-    runs the detectors), else straight to ``reporter.log_metrics``."""
-    from transformers import TrainerCallback
-
-    mapping = names or TRL_METRIC_NAMES
-
-    class PolicyMetricCallback(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kwargs):
-            reporter.progress(0, state.max_steps)
-
-        def on_step_end(self, args, state, control, **kwargs):
-            reporter.progress(state.global_step, state.max_steps)
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            values = {
-                ours: float(logs[theirs])
-                for theirs, ours in mapping.items()
-                if isinstance((logs or {}).get(theirs), int | float)
-            }
-            if not values:
-                return
-            if on_metrics is not None:
-                on_metrics(state.global_step, values)
-            else:
-                reporter.log_metrics(state.global_step, values)
-
-    return PolicyMetricCallback()
 
 
 def train_group_rl(

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from training.trl_runs import local_run_args
+
 
 @dataclass
 class SFTRunConfig:
@@ -106,8 +108,7 @@ def to_trl_rows(demos: list[dict], *, conversational: bool) -> list[dict]:
 
 
 def build_sft_config(cfg: SFTRunConfig, *, output_dir: str, seed: int):
-    """TRL ``SFTConfig``: completion-only loss, no checkpoints/hub/loggers, fp32 and no checkpointing on CPU."""
-    import torch
+    """TRL ``SFTConfig``: completion-only loss, with our local-run defaults."""
     from trl import SFTConfig
 
     return SFTConfig(
@@ -122,16 +123,7 @@ def build_sft_config(cfg: SFTRunConfig, *, output_dir: str, seed: int):
         warmup_steps=cfg.warmup_steps,
         weight_decay=cfg.weight_decay,
         logging_steps=cfg.logging_steps,
-        save_strategy="no",
-        eval_strategy="no",
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
-        activation_checkpointing=False,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-        disable_tqdm=True,
+        **local_run_args(seed=seed),
     )
 
 

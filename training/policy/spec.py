@@ -67,7 +67,7 @@ def resolve_prompts(run, spec: PolicyRunSpec) -> list[str]:
     if src.source == "list":
         texts = list(src.items)
     elif src.source == "snapshot":
-        from training.reward_training import read_snapshot_split
+        from training.datasets.reader import read_snapshot_split
 
         if run.snapshot is None:
             raise ValueError("prompt source 'snapshot' needs the run's snapshot")

@@ -14,7 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from training.datasets.reader import read_snapshot_split
 from training.models import DatasetSnapshot, ModelEvaluation, Promotion, RewardModel, TrainingRun
+from training.reward_eval import CARD_NAME, evaluate_split
 
 
 @dataclass
@@ -37,7 +39,7 @@ class PromotionRefused(ValidationError):
 
 
 def _write_card_file(artifact_dir: str, card: dict[str, Any]) -> None:
-    path = Path(artifact_dir) / "preflab_card.json"
+    path = Path(artifact_dir) / CARD_NAME
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(card, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)
@@ -96,20 +98,14 @@ def reward_model_evaluate(
     """Score a snapshot split with a registered model and store the report (loads the model in-process)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from training.evaluation import evaluate_pairs
-    from training.reward_training import read_snapshot_split
-    from training.rm_encoding import score_split
-
     rows, meta = read_snapshot_split(snapshot.artifact_dir, split)
     if not rows:
         raise ValidationError(f"snapshot {snapshot} has no '{split}' pairs")
     tokenizer = AutoTokenizer.from_pretrained(reward_model.artifact_dir)
     model = AutoModelForSequenceClassification.from_pretrained(reward_model.artifact_dir)
-    r_c, r_r, kept_rows, kept_meta, report = score_split(
+    metrics = evaluate_split(
         model, tokenizer, rows, meta, max_length=reward_model.max_length, batch_size=batch_size
     )
-    metrics = evaluate_pairs(r_c, r_r, kept_rows, kept_meta)
-    metrics["data"] = report
     return ModelEvaluation.objects.create(
         reward_model=reward_model, snapshot=snapshot, split=split, metrics=metrics
     )

@@ -64,9 +64,9 @@ def test_failure_records_reason_and_traceback(executor_kind):
     assert "Traceback" in run.log_tail
 
 
-def test_unknown_kind_fails_with_reason():
+def test_unknown_kind_fails_with_reason(monkeypatch):
     run = TrainingRun.objects.create(kind="rloo", base_model="x")
-    jobs.EXECUTORS.pop("rloo", None)
+    monkeypatch.delitem(jobs.EXECUTORS, "rloo", raising=False)  # restored after: later tests run rloo
     jobs.run_execute(run_id=run.pk)
     run.refresh_from_db()
     assert run.status == JobStatus.FAILED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from django.core.management import call_command
 from tests.training.runs.conftest import TINY_CONFIG
 from training.launch import build_accelerate_command, main, run_spec_from_run
 from training.models import JobStatus, RewardModel, TrainingRun
+from training.reward_eval import RewardModelCard
 
 
 def test_accelerate_command_single_node_multi_gpu():
@@ -56,7 +58,12 @@ def test_spec_runs_outside_celery(tiny_snapshot, tiny_reward_model_dir, tmp_path
     assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 4 and metrics["world_size"] == 1 and metrics["eval"]["n"] == 12
-    assert json.loads((out / "preflab_card.json").read_text())["snapshot_hash"] == tiny_snapshot.content_hash
+    card = json.loads((out / "preflab_card.json").read_text())
+    assert card["snapshot_hash"] == tiny_snapshot.content_hash
+    # the same card as the Celery executor writes (it had drifted: no metrics, no eval split, no data report)
+    assert set(card) == {f.name for f in dataclasses.fields(RewardModelCard)}
+    assert card["run_id"] == 999 and card["eval_split"] == "test" and card["metrics"]["n"] == 12
+    assert card["reward_std"] > 0 and card["params"]["max_length"] == TINY_CONFIG["max_length"]
 
 
 @pytest.mark.django_db

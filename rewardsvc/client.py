@@ -5,22 +5,22 @@
     result.rewards, result.model_version, result.truncated
 
 Retries cover connection errors, timeouts, 429 (honouring ``Retry-After``) and 502/503/504, with exponential
-backoff and jitter. Large lists are split into requests of ``max_items_per_request`` items; the async client
+backoff and jitter: the one policy of ``training.http_retry``. Large lists are split into requests of ``max_items_per_request`` items; the async client
 sends those chunks concurrently (the server batches them together again).
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-RETRY_STATUSES = {429, 502, 503, 504}
+from training.http_retry import RETRY_STATUSES, RetryPolicy, asend, send
+
+__all__ = ["RETRY_STATUSES", "AsyncPrefLabRewardClient", "ClientConfig", "PrefLabRewardClient", "ScoreResult"]
 
 
 @dataclass
@@ -54,6 +54,10 @@ class ClientConfig:
     max_backoff: float = 8.0
     max_items_per_request: int = 256
     """Keep at or below the server's PREFLAB_RM_MAX_ITEMS."""
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_retries=self.max_retries, backoff=self.backoff, max_backoff=self.max_backoff)
 
 
 def _items(items: Sequence[dict | tuple]) -> list[dict]:
@@ -103,6 +107,12 @@ def _error(response: httpx.Response) -> RewardServerError:
     return RewardServerError(response.status_code, message, body)
 
 
+def _result(response: httpx.Response) -> dict:
+    if response.status_code < 400:
+        return response.json()
+    raise _error(response)
+
+
 class _Base:
     def __init__(self, base_url: str, token: str | None = None, config: ClientConfig | None = None, **kw):
         self.base_url = base_url.rstrip("/")
@@ -112,12 +122,6 @@ class _Base:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
-
-    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
-        if response is not None and response.headers.get("retry-after", "").isdigit():
-            return min(float(response.headers["retry-after"]), self.config.max_backoff)
-        delay = min(self.config.backoff * (2**attempt), self.config.max_backoff)
-        return delay * (1 + random.random() * 0.25)
 
     def _payload(self, chunk: list[dict], normalize: bool, model: int | str | None) -> dict:
         body: dict[str, Any] = {"items": chunk, "normalize": normalize}
@@ -143,22 +147,11 @@ class PrefLabRewardClient(_Base):
         self._http.close()
 
     def _request(self, method: str, path: str, json: dict | None = None) -> dict:
-        last: Exception | None = None
-        for attempt in range(self.config.max_retries + 1):
-            response = None
-            try:
-                response = self._http.request(method, self.base_url + path, json=json)
-            except (httpx.TransportError, httpx.TimeoutException) as exc:
-                last = RewardServerError(None, f"{type(exc).__name__}: {exc}")
-            else:
-                if response.status_code < 400:
-                    return response.json()
-                last = _error(response)
-                if response.status_code not in RETRY_STATUSES:
-                    raise last
-            if attempt < self.config.max_retries:
-                time.sleep(self._delay(attempt, response))
-        raise last  # type: ignore[misc]
+        try:
+            response = send(self._http, method, self.base_url + path, self.config.retry_policy, json=json)
+        except httpx.TransportError as exc:
+            raise RewardServerError(None, f"{type(exc).__name__}: {exc}") from exc
+        return _result(response)
 
     def score(
         self, items: Sequence[dict | tuple], *, normalize: bool = False, model: int | str | None = None
@@ -207,22 +200,13 @@ class AsyncPrefLabRewardClient(_Base):
         await self._http.aclose()
 
     async def _request(self, method: str, path: str, json: dict | None = None) -> dict:
-        last: Exception | None = None
-        for attempt in range(self.config.max_retries + 1):
-            response = None
-            try:
-                response = await self._http.request(method, self.base_url + path, json=json)
-            except (httpx.TransportError, httpx.TimeoutException) as exc:
-                last = RewardServerError(None, f"{type(exc).__name__}: {exc}")
-            else:
-                if response.status_code < 400:
-                    return response.json()
-                last = _error(response)
-                if response.status_code not in RETRY_STATUSES:
-                    raise last
-            if attempt < self.config.max_retries:
-                await asyncio.sleep(self._delay(attempt, response))
-        raise last  # type: ignore[misc]
+        try:
+            response = await asend(
+                self._http, method, self.base_url + path, self.config.retry_policy, json=json
+            )
+        except httpx.TransportError as exc:
+            raise RewardServerError(None, f"{type(exc).__name__}: {exc}") from exc
+        return _result(response)
 
     async def score(
         self, items: Sequence[dict | tuple], *, normalize: bool = False, model: int | str | None = None

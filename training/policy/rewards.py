@@ -19,7 +19,9 @@ SCORE_PATH = "/v1/reward/score"
 
 class HttpReward:
     """POST ``{"items": [{"prompt", "response"}], "normalize": bool}`` to ``<base_url>/v1/reward/score``
-    with a bearer token and return the ``rewards`` list. Batches of ``batch_size`` items per request."""
+    with a bearer token and return the ``rewards`` list. Batches of ``batch_size`` items per request; failures
+    are retried by the shared policy (``training.http_retry``: 429 with ``Retry-After``, 502-504, connection
+    errors, with backoff)."""
 
     def __init__(
         self,
@@ -40,22 +42,15 @@ class HttpReward:
         self.client = httpx.Client(timeout=timeout_s, headers=headers)
 
     def _post(self, items: list[dict[str, str]]) -> list[float]:
-        import httpx
+        from training.http_retry import RetryPolicy, send
 
-        for attempt in range(self.retries + 1):
-            try:
-                resp = self.client.post(self.url, json={"items": items, "normalize": self.normalize})
-                if resp.status_code >= 500 and attempt < self.retries:
-                    continue
-                resp.raise_for_status()
-                rewards = resp.json()["rewards"]
-                if len(rewards) != len(items):
-                    raise ValueError(f"reward server returned {len(rewards)} rewards for {len(items)} items")
-                return [float(r) for r in rewards]
-            except httpx.TransportError:
-                if attempt >= self.retries:
-                    raise
-        raise RuntimeError("unreachable")
+        body = {"items": items, "normalize": self.normalize}
+        resp = send(self.client, "POST", self.url, RetryPolicy(max_retries=self.retries), json=body)
+        resp.raise_for_status()
+        rewards = resp.json()["rewards"]
+        if len(rewards) != len(items):
+            raise ValueError(f"reward server returned {len(rewards)} rewards for {len(items)} items")
+        return [float(r) for r in rewards]
 
     def __call__(self, prompts: list[str], responses: list[str]) -> list[float]:
         items = [{"prompt": p, "response": r} for p, r in zip(prompts, responses, strict=True)]

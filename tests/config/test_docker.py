@@ -1,93 +1,95 @@
-"""The docker/ files are valid: `docker compose config` when the client has compose, else a structural
-check of the compose file, and a syntax check of the Dockerfile."""
+"""The docker/ files, checked by real tools instead of a home-made parser: the compose file against the
+Compose Specification's JSON schema (``check-jsonschema``'s vendored ``compose-spec``; ``docker compose
+config`` too where the client has compose), the Dockerfile with hadolint (parse errors and error-level
+rules fail). And what the compose file names exists in the code: queues, commands, entry points, probes."""
 
 from __future__ import annotations
 
-import re
+import ast
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-DOCKER = Path(__file__).resolve().parents[2] / "docker"
-INSTRUCTIONS = {
-    "FROM",
-    "RUN",
-    "CMD",
-    "LABEL",
-    "EXPOSE",
-    "ENV",
-    "ADD",
-    "COPY",
-    "ENTRYPOINT",
-    "VOLUME",
-    "USER",
-    "WORKDIR",
-    "ARG",
-    "ONBUILD",
-    "STOPSIGNAL",
-    "HEALTHCHECK",
-    "SHELL",
-}
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = ROOT / "docker"
+BIN = Path(sys.executable).parent
 
 
-def _compose_has_plugin() -> bool:
-    if not shutil.which("docker"):
-        return False
-    return subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+def _tool(name: str) -> str:
+    found = shutil.which(name) or (str(BIN / name) if (BIN / name).exists() else None)
+    assert found, f"{name} is a dev dependency (pip install -e '.[dev]')"
+    return found
 
 
-def test_compose_file_defines_the_services_with_health_checks_and_volumes():
-    if _compose_has_plugin():
-        result = subprocess.run(
-            ["docker", "compose", "-f", str(DOCKER / "compose.yaml"), "config", "-q"],
-            capture_output=True,
-            text=True,
-            env={"SECRET_KEY": "x", "PATH": "/usr/bin:/bin"},
-        )
-        assert result.returncode == 0, result.stderr
-    spec = yaml.safe_load((DOCKER / "compose.yaml").read_text())
-    services = spec["services"]
-    for name in ("web", "worker", "worker-training", "beat", "reward", "postgres", "redis"):
-        assert name in services, name
-    for name in ("web", "worker", "worker-training", "reward", "postgres", "redis"):
-        assert "healthcheck" in services[name], f"{name} has no health check"
-    assert (
-        "-Q" in services["worker-training"]["command"]
-        and "training" in services["worker-training"]["command"]
+def _compose() -> dict:
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text())
+
+
+def test_compose_file_is_valid_against_the_compose_spec():
+    result = subprocess.run(
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(DOCKER / "compose.yaml")],
+        capture_output=True,
+        text=True,
     )
-    assert services["worker"]["command"][services["worker"]["command"].index("-Q") + 1] == "default"
-    assert set(spec["volumes"]) >= {"artifacts", "pgdata", "redisdata"}
-    assert services["web"]["environment"]["DEBUG"] == "0"
-    assert services["web"]["environment"]["DATABASE_URL"].startswith("postgres://")
-    assert services["web"]["environment"]["CELERY_BROKER_URL"].startswith("redis://")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _instructions(text: str) -> list[tuple[str, str]]:
-    joined = re.sub(r"\\\n", " ", text)
-    out = []
-    for line in joined.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        keyword, _, rest = stripped.partition(" ")
-        out.append((keyword.upper(), rest))
-    return out
+def test_compose_config_accepts_the_file_where_docker_compose_exists():
+    docker = shutil.which("docker")
+    if not docker or subprocess.run([docker, "compose", "version"], capture_output=True).returncode:
+        pytest.skip("no docker compose on this machine (the schema test above still runs)")
+    result = subprocess.run(
+        [docker, "compose", "-f", str(DOCKER / "compose.yaml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env={"SECRET_KEY": "x", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
 
 
-def test_dockerfile_syntax_multistage_non_root_and_variants():
-    instructions = _instructions((DOCKER / "Dockerfile").read_text())
-    unknown = [k for k, _ in instructions if k not in INSTRUCTIONS]
-    assert not unknown, f"unknown instructions: {unknown}"
-    first_non_arg = next(k for k, _ in instructions if k != "ARG")
-    assert first_non_arg == "FROM"
-    stages = [rest for k, rest in instructions if k == "FROM"]
-    assert len(stages) >= 3, "multi-stage build expected"
-    assert any("runtime-cpu" in s for s in stages) and any("runtime-cuda" in s for s in stages)
-    final = stages[-1]
-    assert "${VARIANT}" in final
-    after_final = instructions[[i for i, (k, _) in enumerate(instructions) if k == "FROM"][-1] :]
-    users = [rest for k, rest in after_final if k == "USER"]
-    assert users and users[-1] not in ("root", "0")
-    assert any(k == "HEALTHCHECK" for k, _ in after_final)
+def test_dockerfile_passes_hadolint():
+    result = subprocess.run(
+        [_tool("hadolint"), "--no-color", "--failure-threshold", "error", str(DOCKER / "Dockerfile")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_worker_queues_are_the_queues_tasks_are_routed_to():
+    from django.conf import settings
+
+    routed = {"default"} | {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    consumed = set()
+    for service in _compose()["services"].values():
+        command = service.get("command") or []
+        if command[:4] == ["celery", "-A", "config", "worker"]:
+            consumed |= set(command[command.index("-Q") + 1].split(","))
+    assert consumed == routed
+
+
+def test_commands_and_entry_points_exist():
+    from django.core.management import get_commands
+
+    for name, service in _compose()["services"].items():
+        command = service.get("command") or []
+        if command[:2] == ["python", "manage.py"]:
+            assert command[2] in get_commands(), (name, command)
+        if command[:1] in (["gunicorn"], ["uvicorn"]):
+            module, _, attr = command[1].partition(":")
+            tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
+            assigned = {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign) for t in node.targets
+                        if isinstance(t, ast.Name)}  # fmt: skip
+            assert attr in assigned, (name, command[1])
+
+
+def test_web_health_check_probes_a_real_route():
+    from django.urls import resolve
+
+    probe = " ".join(_compose()["services"]["web"]["healthcheck"]["test"])
+    path = probe.split("http://127.0.0.1:8000", 1)[1].split("'", 1)[0]
+    assert resolve(path)

@@ -6,14 +6,12 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.processes import uvicorn_in_thread
 from training.models import RewardModel
 
 
@@ -60,15 +58,9 @@ def make_rm(tmp_path):
     return make
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class RunningServer:
-    def __init__(self, url: str, app, server, thread):
-        self.url, self.app, self.server, self.thread = url, app, server, thread
+    def __init__(self, url: str, app):
+        self.url, self.app = url, app
 
     @property
     def service(self):
@@ -78,33 +70,12 @@ class RunningServer:
 @contextlib.contextmanager
 def serve(config, *, expect_ready: bool = True):
     """Run ``create_app(config)`` under uvicorn in a thread; yields a RunningServer."""
-    import uvicorn
-
     from rewardsvc.server import create_app
 
     app = create_app(config)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.started:
-            break
-        if not thread.is_alive():
-            raise RuntimeError("reward server failed to start")
-        time.sleep(0.05)
-    else:
-        raise RuntimeError("reward server did not start in 60s")
-    assert httpx.get(url + "/health").status_code == (200 if expect_ready else 503)
-    try:
-        yield RunningServer(url, app, server, thread)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with uvicorn_in_thread(app) as url:
+        assert httpx.get(url + "/health").status_code == (200 if expect_ready else 503)
+        yield RunningServer(url, app)
 
 
 @pytest.fixture

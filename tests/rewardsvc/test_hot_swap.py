@@ -7,13 +7,14 @@ import asyncio
 
 import httpx
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from annotation.models import Role
 from rewardsvc.scoring import RewardScorer
 from rewardsvc.server import ServerConfig
 from tests.factories import make_project, make_token, make_user
-from training.models import RewardModel
+from training.models import Promotion, RewardModel
+from training.services.registry import reward_model_promote
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("require_postgres")]
 
@@ -21,12 +22,13 @@ PROMPT = "\n\nHuman: Tell me a joke.\n\nAssistant:"
 
 
 def promote(project_id: int, version: int) -> None:
+    """Promote through the registry's promote service, as the API and pages do. These registered models
+    have no snapshot for the gate to evaluate on, so the promotion is a recorded forced one."""
     try:
-        with transaction.atomic():
-            RewardModel.objects.filter(project_id=project_id, is_active=True).update(is_active=False)
-            RewardModel.objects.filter(project_id=project_id, version=version).update(is_active=True)
+        reward_model = RewardModel.objects.get(project_id=project_id, version=version)
+        reward_model_promote(reward_model=reward_model, force=True, reason="hot-swap test (no snapshot)")
     finally:
-        connection.close()  # this ran on a helper thread: do not leave its connection open
+        connection.close()  # this may run on a helper thread: do not leave its connection open
 
 
 def _project_with_two_versions(make_rm, v1_dir, v2_dir):
@@ -87,6 +89,8 @@ def test_promotion_swaps_models_without_failing_a_request(
             asyncio.run(asyncio.sleep(0.02))
         assert holder.draining == []  # the old model finished its requests and was released
         assert srv.service.metrics.swaps._value.get() == 1
+    promotion = Promotion.objects.get(project=project)
+    assert (promotion.reward_model.version, promotion.previous.version, promotion.forced) == (2, 1, True)
     flat = [entry for log in logs for entry in log]
     assert flat and all(status == 200 for status, _, _ in flat)
     for log in logs:

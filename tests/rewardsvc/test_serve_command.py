@@ -15,7 +15,7 @@ from django.db import connection
 
 from annotation.models import Role
 from tests.factories import make_project, make_token, make_user
-from tests.rewardsvc.conftest import free_port
+from tests.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

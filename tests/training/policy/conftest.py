@@ -65,36 +65,17 @@ def real_reward_server(tiny_reward_model_dir, tmp_path):
     RM. Yields its base URL. Tests using it need committed rows (``django_db(transaction=True)``) because
     the server looks tokens up from its own thread."""
     import shutil
-    import socket
-    import time
 
     import httpx
-    import uvicorn
 
     from rewardsvc.server import ServerConfig, create_app
+    from tests.processes import uvicorn_in_thread
 
     model_dir = tmp_path / "rm"
     shutil.copytree(tiny_reward_model_dir, model_dir)
     card = {"reward_mean": 0.0, "reward_std": 1.0, "max_length": 128, "base_model": "tiny", "version": 1}
     (model_dir / "preflab_card.json").write_text(json.dumps(card))
     app = create_app(ServerConfig(model_dir=str(model_dir), num_threads=1, poll_seconds=0, sample_rate=0.0))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("reward server did not start")
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    assert httpx.get(url + "/health").status_code == 200
-    try:
+    with uvicorn_in_thread(app) as url:
+        assert httpx.get(url + "/health").status_code == 200
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)

@@ -68,3 +68,13 @@ def write_snapshot(project, splits: dict[str, tuple[list[dict], list[dict]]], na
     )
     snapshot.projects.add(project)
     return snapshot
+
+
+def pref_and_both_bad_rows() -> tuple[list[dict], list[dict]]:
+    """One preference row and one both-bad row (with their meta rows)."""
+    rows = [
+        {"prompt": "How do I bake bread? ", "chosen": "Knead, proof, bake at 230C.", "rejected": "No."},
+        {"prompt": "Tell me a joke. ", "chosen": "Bad joke one.", "rejected": "Bad joke two."},
+    ]
+    meta = [{"prompt_id": 1, "label_type": "pref"}, {"prompt_id": 2, "label_type": "both_bad"}]
+    return rows, meta

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from training.configs import parse_config
 from training.datasets.reader import preference_rows, read_snapshot_split
 from training.jobs import RunReporter, register_executor
 from training.reward_eval import evaluate_and_describe
@@ -69,11 +70,8 @@ class RewardRunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> RewardRunConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data or {}) - names
-        if unknown:
-            raise ValueError(f"unknown reward config fields: {sorted(unknown)}")
-        return cls(**(data or {}))
+        """Typed parse (``training.configs.parse_config``): wrong types and unknown fields are refused."""
+        return parse_config(cls, data, what="reward config")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -12,12 +12,13 @@ import math
 import random
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db import transaction
 
 from annotation.models import Project, ProjectMembership, TaskKind
+from training.configs import parse_config
 
 RewardFn = Callable[[list[str], list[str]], list[float]]
 
@@ -48,8 +49,8 @@ class BattleConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> BattleConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+        """Typed parse (``training.configs.parse_config``): wrong types and unknown fields are refused."""
+        return parse_config(cls, data, what="battle config")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

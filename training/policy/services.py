@@ -11,9 +11,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from training import jobs
+from training.configs import ConfigError
 from training.limits import work_limits_check
 from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun
-from training.policy.spec import PolicyRunSpec, PromptSource, algorithm_config
+from training.policy.spec import PolicyRunSpec, algorithm_config
 
 POLICY_KINDS = (RunKind.SFT, RunKind.PPO, RunKind.GRPO, RunKind.RLOO)
 #: Sample-response steps kept in the run summary for the run page.
@@ -44,12 +45,15 @@ def policy_run_create(
         raise ValidationError({"kind": f"not a policy run kind: {kind!r}"})
     if not base_model:
         raise ValidationError({"base_model": "a base model (directory or Hugging Face id) is required"})
-    spec = PolicyRunSpec.from_dict(config)
+    try:
+        spec = PolicyRunSpec.from_dict(config)
+    except ConfigError as exc:
+        raise ValidationError(exc.prefixed("config")) from exc
     try:
         algo = algorithm_config(kind, spec.algorithm)
-        prompts = PromptSource(**spec.prompts)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError({"config": str(exc)}) from exc
+    except ConfigError as exc:
+        raise ValidationError(exc.prefixed("config.algorithm")) from exc
+    prompts = spec.prompts
     work_limits_check("algorithm", algo)
     work_limits_check("prompts", prompts)
     work_limits_check("battle", spec.battle)
@@ -69,9 +73,9 @@ def policy_run_create(
             raise ValidationError({"snapshot": "prompts from a snapshot need a snapshot"})
         if prompts.source == "list" and not prompts.items:
             raise ValidationError({"config": "prompts.items is empty"})
-        if spec.reward.get("type") == "http" and not spec.reward.get("url"):
+        if spec.reward.type == "http" and not spec.reward.url:
             raise ValidationError({"config": "reward.url is required for an HTTP reward"})
-    if spec.reward.get("token"):
+    if spec.reward.token:
         raise ValidationError(
             {"config": "do not store tokens in a run; use reward.token_env (an env var name)"}
         )

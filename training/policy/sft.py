@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from training.configs import parse_config
 from training.trl_runs import local_run_args
 
 
@@ -53,11 +54,8 @@ class SFTRunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SFTRunConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(data or {}) - names
-        if unknown:
-            raise ValueError(f"unknown SFT config fields: {sorted(unknown)}")
-        return cls(**(data or {}))
+        """Typed parse (``training.configs.parse_config``): wrong types and unknown fields are refused."""
+        return parse_config(cls, data, what="SFT config")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,26 +8,23 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from training.configs import parse_config
 from training.policy.battle import BattleConfig
 from training.policy.grpo import GroupRLConfig
 from training.policy.ppo import PPOConfig
 from training.policy.rewards import RewardFn, reward_from_spec
 from training.policy.sft import SFTRunConfig
 
+RULE_PARAMS = ("keyword", "cap", "target", "scale")
 ALGORITHM_CONFIGS = {"sft": SFTRunConfig, "ppo": PPOConfig, "grpo": GroupRLConfig, "rloo": GroupRLConfig}
 
 
 def algorithm_config(kind: str, data: dict[str, Any] | None):
-    """The config dataclass of a run kind from JSON; unknown fields are an error (typos must not pass)."""
-    cls = ALGORITHM_CONFIGS[kind]
-    names = {f.name for f in fields(cls)}
-    unknown = set(data or {}) - names
-    if unknown:
-        raise ValueError(f"unknown {kind} config fields: {sorted(unknown)}")
-    return cls(**(data or {}))
+    """The config dataclass of a run kind from JSON (typed parse: wrong types and unknown fields refused)."""
+    return parse_config(ALGORITHM_CONFIGS[kind], data, what=f"{kind} config")
 
 
 @dataclass
@@ -45,17 +42,43 @@ class PromptSource:
 
 
 @dataclass
+class RewardSource:
+    """Where a policy run's rewards come from (``type``) and that source's settings."""
+
+    type: str = "active"
+    """``active`` (the project's active reward model, in process), ``registry`` (``reward_model_id``),
+    ``http`` (a served reward endpoint at ``url``) or ``rule`` (``name``: keyword, length, vowels)."""
+    normalize: bool = False
+    """Apply the reward model's stored mean/std (model and HTTP rewards)."""
+    reward_model_id: int | None = None
+    url: str = ""
+    token_env: str = "PREFLAB_REWARD_TOKEN"
+    """Name of the environment variable holding the HTTP reward's bearer token (never the token itself)."""
+    token: str = ""
+    """Refused when not empty: a run row must not store a secret (use ``token_env``)."""
+    timeout_s: float = 60.0
+    name: str = ""
+    """Rule name (``type: rule``)."""
+    keyword: str | None = None
+    cap: int | None = None
+    target: float | None = None
+    scale: float | None = None
+
+
+@dataclass
 class PolicyRunSpec:
     algorithm: dict[str, Any] = field(default_factory=dict)
-    reward: dict[str, Any] = field(default_factory=lambda: {"type": "active"})
-    prompts: dict[str, Any] = field(default_factory=dict)
-    battle: dict[str, Any] = field(default_factory=dict)
+    """The fields of the kind's config dataclass (``ALGORITHM_CONFIGS``), parsed by ``algorithm_config``."""
+    reward: RewardSource = field(default_factory=RewardSource)
+    prompts: PromptSource = field(default_factory=PromptSource)
+    battle: BattleConfig = field(default_factory=BattleConfig)
     critic_model: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> PolicyRunSpec:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+        """Typed parse of the whole spec, its sub-configs included (``algorithm`` stays a dict here: its
+        shape depends on the run kind)."""
+        return parse_config(cls, data, what="policy run config")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,7 +86,7 @@ class PolicyRunSpec:
 
 def resolve_prompts(run, spec: PolicyRunSpec) -> list[str]:
     """The run's prompt texts, de-duplicated, in a stable order."""
-    src = PromptSource(**spec.prompts)
+    src = spec.prompts
     if src.source == "list":
         texts = list(src.items)
     elif src.source == "snapshot":
@@ -99,7 +122,7 @@ def split_held_out(prompts: list[str], held_out: int, seed: int) -> tuple[list[s
     ]
 
 
-def resolve_reward(run, reward: dict[str, Any]) -> tuple[RewardFn, dict[str, Any]]:
+def resolve_reward(run, reward: RewardSource) -> tuple[RewardFn, dict[str, Any]]:
     """A reward function for the run and a description of it (no secrets) for the run summary.
 
     ``{"type": "active"}`` (the project's active reward model, in process), ``{"type": "registry",
@@ -108,9 +131,9 @@ def resolve_reward(run, reward: dict[str, Any]) -> tuple[RewardFn, dict[str, Any
     """
     from training.models import RewardModel
 
-    spec = dict(reward or {"type": "active"})
-    kind = spec.get("type", "active")
-    normalize = bool(spec.get("normalize", False))
+    spec = {k: v for k, v in asdict(reward).items() if v is not None}
+    kind = reward.type
+    normalize = reward.normalize
     if kind in ("active", "registry"):
         if kind == "active":
             rm = (
@@ -135,9 +158,11 @@ def resolve_reward(run, reward: dict[str, Any]) -> tuple[RewardFn, dict[str, Any
         fn = reward_from_spec({"type": "http", "url": spec["url"], "token": token, "normalize": normalize})
         return fn, {"type": "http", "url": spec["url"], "normalize": normalize}
     if kind == "rule":
-        return reward_from_spec(spec), {k: v for k, v in spec.items()}
+        rule = {"type": "rule", "name": reward.name}
+        rule |= {k: v for k, v in spec.items() if k in RULE_PARAMS}
+        return reward_from_spec(rule), dict(rule)
     raise ValueError(f"unknown reward type {kind!r}")
 
 
 def battle_config(spec: PolicyRunSpec) -> BattleConfig:
-    return BattleConfig.from_dict(spec.battle)
+    return spec.battle

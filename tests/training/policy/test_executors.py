@@ -181,7 +181,7 @@ def test_create_rejects_bad_specs(tiny_causal_lm_dir):
     from django.core.exceptions import ValidationError
 
     project = make_project()
-    with pytest.raises(ValidationError, match="unknown ppo config fields"):
+    with pytest.raises(ValidationError, match=r"config\.algorithm\.stepz.*unknown field"):
         policy_run_create(
             kind=RunKind.PPO,
             base_model="x",

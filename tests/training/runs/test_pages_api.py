@@ -109,7 +109,7 @@ def test_api_create_cancel_promote_and_scopes(engineer, trained, tiny_snapshot, 
         {"snapshot_id": tiny_snapshot.pk, "base_model": "x", "config": {"lr": 1}},
         format="json",
     )
-    assert bad.status_code == 400 and bad.json()["error"]["fields"]["config"]
+    assert bad.status_code == 400 and bad.json()["error"]["fields"]["config.lr"]
 
     cancelled = api.post(f"/api/v1/runs/{new_id}/cancel/")
     assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled"

@@ -23,6 +23,14 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def env_int(name: str, default: int) -> int:
+    """An integer setting; a value that is not one falls back to ``default`` (as the readers used to)."""
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -167,6 +175,23 @@ PREFLAB_MAX_BATTLE_OVERLAP = int(os.environ.get("PREFLAB_MAX_BATTLE_OVERLAP", "1
 PREFLAB_IMPORT_ROOTS = [
     Path(p).resolve() for p in env_list("PREFLAB_IMPORT_ROOTS", f"{SHARED_DATA_DIR},{DATA_DIR / 'imports'}")
 ]
+
+# --- PrefLab settings read by the apps (docs/operations.md); every environment read lives here ----------
+# Requests per minute for API tokens without their own rate_limit_per_minute (0: no limit).
+PREFLAB_API_RATE_LIMIT = max(0, env_int("PREFLAB_API_RATE_LIMIT", 0))
+# Password of the demo users made by `make run` / the end-to-end demo.
+PREFLAB_DEMO_PASSWORD = os.environ.get("PREFLAB_DEMO_PASSWORD", "preflab-demo")
+# Automatic retraining after this many new judgments since a project's last snapshot (0: off).
+PREFLAB_RETRAIN_AFTER_JUDGMENTS = env_int("PREFLAB_RETRAIN_AFTER_JUDGMENTS", 500)
+# Seconds between a running job's heartbeats; beat periods of the reaper and the retraining check.
+PREFLAB_RUN_HEARTBEAT_S = float(os.environ.get("PREFLAB_RUN_HEARTBEAT_S", "10"))
+PREFLAB_REAP_EVERY_S = float(os.environ.get("PREFLAB_REAP_EVERY_S", "60"))
+PREFLAB_RETRAIN_CHECK_EVERY_S = float(os.environ.get("PREFLAB_RETRAIN_CHECK_EVERY_S", "300"))
+# The reward server policy runs (OpenRLHF export) talk to by default.
+PREFLAB_REWARD_SERVER_URL = os.environ.get("PREFLAB_REWARD_SERVER_URL", "http://127.0.0.1:8100")
+# Spot checks score through this reward server when set (else in-process), with this token.
+PREFLAB_RM_SERVER_URL = os.environ.get("PREFLAB_RM_SERVER_URL", "")
+PREFLAB_RM_SERVER_TOKEN = os.environ.get("PREFLAB_RM_SERVER_TOKEN", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -4,11 +4,11 @@ different quality judging through the real assignment and submit services, and t
 from __future__ import annotations
 
 import math
-import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
@@ -66,7 +66,7 @@ def demo_user(username: str, role: str, *, can_log_in: bool) -> User:
     user, created = User.objects.get_or_create(username=username)
     if created:
         if can_log_in:
-            user.set_password(os.environ.get("PREFLAB_DEMO_PASSWORD", "preflab-demo"))
+            user.set_password(settings.PREFLAB_DEMO_PASSWORD)
         else:
             user.set_unusable_password()
             user.first_name = "Simulated"

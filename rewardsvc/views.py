@@ -3,10 +3,10 @@ are sent to an annotation project as comparison tasks so humans check what the r
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -52,11 +52,11 @@ def scorer_for(reward_model) -> RewardScorer:
 def score_candidates(reward_model, prompt: str, candidates: list[str]) -> tuple[list[float], list[bool]]:
     """Rewards via the reward server when ``PREFLAB_RM_SERVER_URL`` is set (with ``PREFLAB_RM_SERVER_TOKEN``),
     else in-process with the same scoring code."""
-    server = os.environ.get("PREFLAB_RM_SERVER_URL")
+    server = settings.PREFLAB_RM_SERVER_URL
     if server:
         from rewardsvc.client import PrefLabRewardClient
 
-        with PrefLabRewardClient(server, os.environ.get("PREFLAB_RM_SERVER_TOKEN")) as client:
+        with PrefLabRewardClient(server, settings.PREFLAB_RM_SERVER_TOKEN or None) as client:
             result = client.score([(prompt, c) for c in candidates], model=reward_model.version)
         return result.rewards, result.truncated
     scorer = scorer_for(reward_model)

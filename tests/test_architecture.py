@@ -163,6 +163,28 @@ def test_the_reward_model_encoding_is_django_free():
     assert imported <= {"__future__", "math", "collections", "dataclasses", "typing", "torch"}
 
 
+# Environment reads outside config/settings.py, each with its reason (a setting belongs in settings).
+ENV_READS_ALLOWED = {
+    "training/policy/spec.py",  # reward.token_env names the variable holding a secret, read at run time
+    "training/launch.py",  # RANK / LOCAL_RANK are set per process by accelerate; settings module bootstrap
+    "rewardsvc/server.py",  # the reward server's env config (issue 15 item 3 splits the server)
+    "rewardsvc/management/commands/serve_rewards.py",  # hands options to the server through its env
+    "rewardsvc/verl.py",  # runs inside verl's workers, without Django
+    "rewardsvc/demo.py",  # sets the demo's token variable for the policy run it starts
+    "rewardsvc/demo_server.py",  # passes the environment to a child process
+}
+
+
+def test_settings_are_read_from_the_environment_in_settings_only():
+    readers = set()
+    for name, path in project_modules().items():
+        text = path.read_text(encoding="utf-8")
+        if name != "config.settings" and ("os.environ" in text or "getenv(" in text):
+            readers.add(str(path.relative_to(ROOT)))
+    readers = {r for r in readers if not r.startswith("config/")}
+    assert readers <= ENV_READS_ALLOWED
+
+
 if __name__ == "__main__":
     g = import_graph()
     print(f"{len(g)} modules, {sum(len(e) for e in g.values())} import edges")

@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -30,8 +31,6 @@ EXECUTORS: dict[str, Executor] = {}
 
 #: Lines kept in ``TrainingRun.log_tail``.
 LOG_TAIL_LINES = 200
-#: Seconds between background heartbeats while an executor runs (env ``PREFLAB_RUN_HEARTBEAT_S``).
-HEARTBEAT_INTERVAL_S = float(os.environ.get("PREFLAB_RUN_HEARTBEAT_S", "10"))
 
 
 class RunCancelled(Exception):
@@ -182,7 +181,7 @@ def run_execute(*, run_id: int) -> None:
     if executor is None:
         _finish(run_id, JobStatus.FAILED, f"no executor registered for run kind '{run.kind}'")
         return
-    beat = _Heartbeat(run_id, HEARTBEAT_INTERVAL_S)
+    beat = _Heartbeat(run_id, settings.PREFLAB_RUN_HEARTBEAT_S)
     beat.start()
     try:
         reporter.log(f"started on {worker_name()}")

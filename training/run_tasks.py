@@ -10,16 +10,15 @@ retraining trigger (``training.runs.retrain``) every ``PREFLAB_RETRAIN_CHECK_EVE
 
 from __future__ import annotations
 
-import os
-
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
 
 from training import jobs, reward_training  # noqa: F401  (registers the "reward" executor)
 from training.services.runs import retrain_due
 
-REAP_EVERY_S = float(os.environ.get("PREFLAB_REAP_EVERY_S", "60"))
-RETRAIN_CHECK_EVERY_S = float(os.environ.get("PREFLAB_RETRAIN_CHECK_EVERY_S", "300"))
+REAP_EVERY_S = settings.PREFLAB_REAP_EVERY_S
+RETRAIN_CHECK_EVERY_S = settings.PREFLAB_RETRAIN_CHECK_EVERY_S
 EXPIRES_FLOOR_S = 30.0
 
 

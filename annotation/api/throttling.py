@@ -12,8 +12,6 @@ items with the same field, in its own buckets (see docs/security.md).
 
 from __future__ import annotations
 
-import os
-
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
@@ -22,10 +20,7 @@ from annotation.ratelimit import RedisTokenBuckets, TokenBuckets, token_buckets
 
 
 def _default_limit() -> int:
-    try:
-        return max(0, int(os.environ.get("PREFLAB_API_RATE_LIMIT", "0")))
-    except ValueError:
-        return 0
+    return settings.PREFLAB_API_RATE_LIMIT
 
 
 _buckets: dict[str, TokenBuckets | RedisTokenBuckets] = {}

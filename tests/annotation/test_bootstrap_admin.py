@@ -14,8 +14,8 @@ from annotation.models import ComparisonTask, Project, ProjectMembership
 
 
 @pytest.mark.django_db
-def test_bootstrap_demo_creates_logins_and_a_project_once(hh_rlhf_path, monkeypatch):
-    monkeypatch.setenv("PREFLAB_DEMO_PASSWORD", "demo-pw-1")
+def test_bootstrap_demo_creates_logins_and_a_project_once(hh_rlhf_path, settings):
+    settings.PREFLAB_DEMO_PASSWORD = "demo-pw-1"
     out = io.StringIO()
     call_command("bootstrap_demo", "--limit", "40", stdout=out)
     text = out.getvalue()

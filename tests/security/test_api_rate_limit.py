@@ -49,8 +49,8 @@ def test_a_token_over_its_limit_gets_429_with_retry_after():
     assert all(session.get("/api/v1/projects/").status_code == 200 for _ in range(5))
 
 
-def test_the_server_default_applies_to_tokens_without_a_limit(monkeypatch):
-    monkeypatch.setenv("PREFLAB_API_RATE_LIMIT", "2")
+def test_the_server_default_applies_to_tokens_without_a_limit(settings):
+    settings.PREFLAB_API_RATE_LIMIT = 2
     user = make_user(Role.ANNOTATOR)
     api = _client(make_token(user, ["annotate"]))
     assert [api.get("/api/v1/projects/").status_code for _ in range(3)] == [200, 200, 429]

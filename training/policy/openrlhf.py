@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
+
 from training.policy.ppo import PPOConfig
 
 #: Where the reward server answers (``uvicorn rewardsvc.server:app --port 8100``); env override.
-DEFAULT_REWARD_SERVER_URL = os.environ.get("PREFLAB_REWARD_SERVER_URL", "http://127.0.0.1:8100")
+DEFAULT_REWARD_SERVER_URL = settings.PREFLAB_REWARD_SERVER_URL
 
 #: Every flag this module emits, as declared by OpenRLHF's ``train_ppo_ray`` argparse (tests check this).
 OPENRLHF_FLAGS = frozenset(

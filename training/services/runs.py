@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from training import jobs
+from training.configs import ConfigError
 from training.limits import work_limits_check
 from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun
 from training.reward_training import RewardRunConfig
 
 logger = logging.getLogger(__name__)
-
-#: New judgments since the last snapshot that trigger an automatic retrain (env override).
-RETRAIN_AFTER_JUDGMENTS = int(os.environ.get("PREFLAB_RETRAIN_AFTER_JUDGMENTS", "500"))
 
 
 @transaction.atomic
@@ -40,7 +37,10 @@ def reward_run_create(
         raise ValidationError({"snapshot": f"snapshot {snapshot} is not ready ({snapshot.status})"})
     if not base_model:
         raise ValidationError({"base_model": "a base model (Hugging Face id or directory) is required"})
-    cfg = config if isinstance(config, RewardRunConfig) else RewardRunConfig.from_dict(config)
+    try:
+        cfg = config if isinstance(config, RewardRunConfig) else RewardRunConfig.from_dict(config)
+    except ConfigError as exc:
+        raise ValidationError(exc.prefixed("config")) from exc
     if cfg.max_length < 8:
         raise ValidationError({"config": "max_length must be at least 8"})
     work_limits_check("config", cfg)
@@ -107,7 +107,7 @@ def retrain_check(
     the project's latest reward run's spec. Returns the new run, or None if nothing was due.
 
     Needs the snapshot services (``training.services.snapshots``) to build the new snapshot."""
-    threshold = RETRAIN_AFTER_JUDGMENTS if threshold is None else threshold
+    threshold = settings.PREFLAB_RETRAIN_AFTER_JUDGMENTS if threshold is None else threshold
     new, last = judgments_since_last_snapshot(project=project)
     if not force and new < threshold:
         return None
@@ -140,7 +140,7 @@ def retrain_due(*, threshold: int | None = None) -> list[TrainingRun]:
     ``PREFLAB_RETRAIN_AFTER_JUDGMENTS``) applies. 0 or less turns it off. Running it again without new
     judgments queues nothing: each retrain builds a snapshot, which resets the count, and a project whose
     retrain run has not finished yet is skipped so runs cannot pile up."""
-    default = RETRAIN_AFTER_JUDGMENTS if threshold is None else threshold
+    default = settings.PREFLAB_RETRAIN_AFTER_JUDGMENTS if threshold is None else threshold
     trained = TrainingRun.objects.filter(kind=RunKind.REWARD, project__isnull=False)
     busy = trained.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).values("project_id")
     project_ids = trained.exclude(project_id__in=busy).values_list("project_id", flat=True).distinct()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 
@@ -17,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=300, help="Max preference records to import.")
 
     def handle(self, *args, limit: int, **options):
-        password = os.environ.get("PREFLAB_DEMO_PASSWORD", "preflab-demo")
+        password = settings.PREFLAB_DEMO_PASSWORD
         users = {}
         for username, role in [
             ("admin", "admin"),

@@ -6,6 +6,7 @@ import itertools
 import random
 
 from django.contrib.auth.models import Group, User
+from rest_framework.test import APIClient
 
 from annotation.models import (
     ApiToken,
@@ -83,3 +84,10 @@ def make_token(user: User, scopes: list[str], name: str = "test") -> str:
         user=user, name=name, key_prefix=raw[:8], key_hash=ApiToken.hash_key(raw), scopes=scopes
     )
     return raw
+
+
+def token_client(user: User, scopes: tuple[str, ...] | list[str] = ("annotate",)) -> APIClient:
+    """An API client that authenticates with a new token of ``user`` carrying ``scopes``."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(user, list(scopes))}")
+    return client

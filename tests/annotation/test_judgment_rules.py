@@ -6,13 +6,11 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from annotation.models import (
     ComparisonTask,
     Judgment,
     JudgmentSource,
-    Role,
     TaskKind,
     TaskLease,
     TaskStatus,
@@ -20,32 +18,21 @@ from annotation.models import (
 from annotation.services.assignment import task_next_for_annotator
 from annotation.services.imports import items_import
 from annotation.services.judgments import judgment_submit, judgment_undo
-from tests.factories import add_member, make_project, make_task, make_token, make_user
+from tests.factories import add_member, make_project, make_task, token_client
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
 
 
-def _token_client(user, scopes=("annotate",)) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(user, list(scopes))}")
-    return client
-
-
-@pytest.fixture
-def annotator():
-    return make_user(Role.ANNOTATOR)
-
-
-# 1. Undo on gold tasks ------------------------------------------------------------------------------------
+# Undo on gold tasks ----------------------------------------------------------------------------------------
 
 
 def test_gold_undo_refused_through_the_api(annotator):
     project = make_project(gold_rate=1.0, gold_feedback=True, ask_strength=False, undo_grace_seconds=60)
     add_member(project, annotator)
     gold = make_task(project, kind=TaskKind.GOLD, gold_choice="B", gold_explanation="B is factual")
-    api = _token_client(annotator)
+    api = token_client(annotator)
     submitted = api.post(f"{API}/tasks/{gold.pk}/submit", {"choice": "A"}, format="json")
     assert submitted.status_code == 201
     assert submitted.json()["gold_feedback"]["correct"] is False
@@ -98,14 +85,14 @@ def test_standard_undo_still_works(annotator):
     assert TaskLease.objects.filter(task=task, annotator=annotator).exists()
 
 
-# 3. Idempotency key reused on another task -----------------------------------------------------------------
+# Idempotency key reused on another task --------------------------------------------------------------------
 
 
 def test_idempotency_key_reused_on_another_task_is_a_conflict(annotator):
     project = make_project(overlap_k=2, ask_strength=False)
     add_member(project, annotator)
     first, second = make_task(project), make_task(project)
-    api = _token_client(annotator)
+    api = token_client(annotator)
     one = api.post(
         f"{API}/tasks/{first.pk}/submit", {"choice": "A"}, HTTP_IDEMPOTENCY_KEY="k-1", format="json"
     )
@@ -144,7 +131,7 @@ def test_idempotency_key_reuse_refused_by_the_service(annotator):
     assert not Judgment.objects.filter(task=second).exists()
 
 
-# 5. Imported priors do not take overlap-k slots ------------------------------------------------------------
+# Imported priors do not take overlap-k slots ---------------------------------------------------------------
 
 PRIOR_PAIRS = [
     {"prompt": "Is the sky blue?", "chosen": "Yes, on a clear day.", "rejected": "No."},
@@ -181,7 +168,7 @@ def test_prior_does_not_take_a_slot_through_the_api(annotator):
     project = make_project(overlap_k=1, ask_strength=False)
     add_member(project, annotator)
     task = _imported_task_with_prior(project)
-    api = _token_client(annotator)
+    api = token_client(annotator)
     served = api.post(f"{API}/projects/{project.pk}/tasks/next").json()["task"]
     assert served["id"] == task.pk
 
@@ -199,7 +186,7 @@ def test_judgments_endpoint_answers_409_for_a_key_of_another_task(annotator):
     project = make_project(overlap_k=2, ask_strength=False)
     add_member(project, annotator)
     first, second = make_task(project), make_task(project)
-    api = _token_client(annotator)
+    api = token_client(annotator)
     body = {"task": first.pk, "choice": "A", "idempotency_key": "j-1"}
     assert api.post(f"{API}/judgments/", body, format="json").status_code == 201
     res = api.post(f"{API}/judgments/", {**body, "task": second.pk}, format="json")

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from annotation.models import Role
-from tests.factories import add_member, make_project, make_token, make_user
+from tests.factories import add_member, make_project, make_user, token_client
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
-
-
-def _token_client(user, scopes=("annotate",)) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(user, list(scopes))}")
-    return client
 
 
 # 4. Review queue filter ------------------------------------------------------------------------------------
@@ -27,7 +20,7 @@ def reviewer_client():
     reviewer = make_user(Role.REVIEWER)
     project = make_project()
     add_member(project, reviewer, Role.REVIEWER)
-    return project, _token_client(reviewer)
+    return project, token_client(reviewer)
 
 
 @pytest.mark.parametrize("value", ["abc", "1.5", "-3", "0", str(2**70)])

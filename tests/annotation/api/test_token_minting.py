@@ -9,23 +9,14 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from annotation.models import (
-    ApiToken,
-    Role,
-)
-from tests.factories import make_user
+from annotation.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
 
 
-@pytest.fixture
-def annotator():
-    return make_user(Role.ANNOTATOR)
-
-
-# 2. Token minting escalation -------------------------------------------------------------------------------
+# Token minting escalation ----------------------------------------------------------------------------------
 
 
 def _parent_token(user, *, expires_in: timedelta | None = timedelta(days=1), rate_limit: int | None = 30):

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from annotation.models import ComparisonTask, Role
 from annotation.services.judgments import judgment_submit
-from tests.factories import add_member, make_project, make_prompt, make_token, make_user
+from tests.factories import add_member, make_project, make_prompt, make_user, token_client
 from training.models import JobStatus, RunKind, RunMetric, TrainingRun
 from training.policy.battle import battle_project_create
 from training.policy.detectors import detect_all
@@ -18,9 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def api(user, scopes=("train",)):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(user, list(scopes))}")
-    return client
+    return token_client(user, scopes)
 
 
 @pytest.fixture

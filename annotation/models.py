@@ -447,6 +447,30 @@ class AnnotatorFlag(models.Model):
         indexes = [models.Index(fields=["project", "status"], name="flag_project_status")]
 
 
+class ProjectQualityReport(models.Model):
+    """A project's expensive quality statistics (agreement, annotator table, Dawid-Skene reliability, model
+    leaderboard) as the quality job last computed them. Pages and the API read this row and say how fresh it
+    is; they never compute over the whole project themselves."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="quality_report")
+    computed_at = models.DateTimeField(null=True, blank=True)
+    judgment_count = models.PositiveIntegerField(default=0, help_text="Counted judgments the report covers.")
+    last_judgment_id = models.BigIntegerField(
+        default=0, help_text="Highest judgment id the report covers (later ones are 'new since')."
+    )
+    duration_ms = models.PositiveIntegerField(default=0)
+    payload = models.JSONField(default=dict, blank=True)
+    requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="A reviewer asked for a recompute at this time (cleared when done)."
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"quality of {self.project_id} at {self.computed_at}"
+
+
 class ImportBatch(models.Model):
     """One import of a file or dataset into a project, with its counts (the report)."""
 

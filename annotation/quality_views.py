@@ -1,8 +1,9 @@
 """Quality pages: project quality (agreement, annotators, flags), annotator detail and the model leaderboard.
 
 For reviewers, engineers and admins of the project. Thin: each view reads through
-``annotation.selectors.quality``, draws with ``annotation.quality.charts`` and renders; the two POST views call
-one service each.
+``annotation.selectors.quality`` (the project-wide numbers come from the stored quality report, with its age;
+a page never computes over the whole project), draws with ``annotation.quality.charts`` and renders; the POST
+views call one service each.
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ from annotation.models import AnnotatorFlag, FlagStatus, Project
 from annotation.quality import charts
 from annotation.selectors.quality import (
     annotator_detail,
-    annotator_table,
     flag_list,
-    model_leaderboard,
-    project_agreement,
     quality_settings,
+    report_annotator_rows,
 )
-from annotation.services.quality import can_review_quality, flag_clear, flag_create, flags_refresh
+from annotation.services.quality import can_review_quality, flag_clear, flag_create
+from annotation.services.quality_report import quality_report_for_page, quality_report_request
+
+MIN_UNITS_FOR_INTERVAL = 30
+"""Agreement over fewer tasks with two or more votes is shown as that number of tasks, without an estimate
+or interval: on a handful of tasks kappa swings to -1 or 1 and its bootstrap interval collapses to a point."""
 
 
 def _project(request: HttpRequest, project_id: int) -> Project:
@@ -40,20 +44,25 @@ def _project(request: HttpRequest, project_id: int) -> Project:
 @login_required
 def project_quality(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _project(request, project_id)
-    agreement = project_agreement(project)
-    table = annotator_table(project)
+    report = quality_report_for_page(project)
+    payload = report.payload if report else {}
+    agreement = payload.get("agreement")
+    annotators = report_annotator_rows(report, project) if report else []
     return render(
         request,
         "annotation/quality/project.html",
         {
             "project": project,
+            "report": report,
             "agreement": agreement,
-            "annotators": sorted(table["annotators"], key=lambda r: (not r["quarantined"], r["username"])),
-            "project_median_time_ms": table["project_median_time_ms"],
+            "annotators": sorted(annotators, key=lambda r: (not r["quarantined"], r["username"])),
+            "project_median_time_ms": payload.get("annotator_table", {}).get("project_median_time_ms"),
             "open_flags": flag_list(project=project, status=FlagStatus.OPEN),
             "settings": quality_settings(project).as_dict(),
-            "agreement_chart": charts.agreement_chart(agreement["project"]),
-            "annotator_chart": charts.annotator_scatter(table["annotators"]),
+            "agreement_chart": charts.agreement_chart(agreement["project"]) if agreement else None,
+            "annotator_chart": charts.annotator_scatter(annotators) if annotators else None,
+            "min_units": MIN_UNITS_FOR_INTERVAL,
+            "pairs_shown": _weakest_pairs(agreement["project"]["cohen_kappa_pairs"]) if agreement else [],
         },
     )
 
@@ -81,7 +90,9 @@ def annotator_quality(request: HttpRequest, project_id: int, annotator_id: int) 
 @login_required
 def leaderboard(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _project(request, project_id)
-    board = model_leaderboard(project)
+    report = quality_report_for_page(project)
+    empty = {"n_comparisons": 0, "models": [], "order": [], "win_rate": [], "pair_games": []}
+    board = report.payload.get("leaderboard", empty) if report else empty
     rows = [
         {"model": m, "cells": zip(board["win_rate"][k], board["pair_games"][k], strict=True)}
         for k, m in enumerate(board["order"])
@@ -91,6 +102,7 @@ def leaderboard(request: HttpRequest, project_id: int) -> HttpResponse:
         "annotation/quality/leaderboard.html",
         {
             "project": project,
+            "report": report,
             "board": board,
             "matrix_rows": rows,
             "rating_chart": charts.leaderboard_chart(board["models"]),
@@ -101,11 +113,14 @@ def leaderboard(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def flags_refresh_view(request: HttpRequest, project_id: int) -> HttpResponse:
+def report_recompute_view(request: HttpRequest, project_id: int) -> HttpResponse:
+    """ "Recompute now": queue the quality job (statistics and flag rules) for this project."""
     project = _project(request, project_id)
-    created = flags_refresh(project=project)
-    messages.info(request, f"Quality checks ran: {len(created)} new flag(s).")
-    return redirect("annotation:quality-project", project_id=project.pk)
+    if quality_report_request(project=project, user=request.user):
+        messages.info(request, "Recomputing the quality statistics and flags in the background.")
+    else:
+        messages.info(request, "A recompute is already on its way.")
+    return redirect(_next_url(request, project))
 
 
 @login_required
@@ -135,6 +150,13 @@ def flag_create_view(request: HttpRequest, project_id: int, annotator_id: int) -
     )
     messages.success(request, f"{annotator.username} is quarantined until a reviewer clears the flag.")
     return redirect("annotation:quality-annotator", project_id=project.pk, annotator_id=annotator.pk)
+
+
+def _weakest_pairs(pairs: list[dict], limit: int = 50) -> list[dict]:
+    """The annotator pairs with the lowest kappa (a big project has thousands; the API lists them all)."""
+    return sorted(pairs, key=lambda p: (p["value"] is None, p["value"] if p["value"] is not None else 0))[
+        :limit
+    ]
 
 
 def _next_url(request: HttpRequest, project: Project) -> str:

@@ -1,5 +1,7 @@
 """Celery tasks of the annotation app (thin wrappers over services)."""
 
+import os
+
 from celery import shared_task
 
 from annotation.models import Project
@@ -19,3 +21,46 @@ def import_job_run_task(job_id: int) -> str:
     from annotation.services.import_jobs import import_job_run
 
     return import_job_run(job_id=job_id).status
+
+
+@shared_task(name="annotation.quality.compute_report")
+def quality_compute_report(project_id: int) -> dict:
+    """Compute and store one project's quality report (agreement, annotators, reliability, leaderboard),
+    running the flag rules on the same votes."""
+    from annotation.services.quality_report import quality_report_compute
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return {"project": project_id, "computed": False}
+    report = quality_report_compute(project=project, raise_flags=True)
+    return {"project": project_id, "judgments": report.judgment_count, "duration_ms": report.duration_ms}
+
+
+@shared_task(name="annotation.quality.compute_stale_reports")
+def quality_compute_stale_reports() -> list[int]:
+    """Periodic (beat): recompute the report of every project with judgments newer than its report."""
+    from annotation.services.quality_report import quality_report_compute, stale_project_ids
+
+    done = []
+    for project in Project.objects.filter(pk__in=stale_project_ids()):
+        quality_report_compute(project=project, raise_flags=True)
+        done.append(project.pk)
+    return done
+
+
+QUALITY_REPORT_EVERY_S = float(os.environ.get("PREFLAB_QUALITY_REPORT_EVERY_S", "600"))
+
+try:  # the Celery app is a stage before us (config): put the quality reports on the beat schedule
+    from config.celery import app as _app
+
+    _app.conf.beat_schedule.setdefault(
+        "annotation.quality.compute_stale_reports",
+        {
+            "task": "annotation.quality.compute_stale_reports",
+            "schedule": QUALITY_REPORT_EVERY_S,
+            # A late message is dropped, not stacked behind the next one.
+            "options": {"expires": QUALITY_REPORT_EVERY_S},
+        },
+    )
+except ImportError:  # pragma: no cover - used outside the Django project
+    pass

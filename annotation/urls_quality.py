@@ -18,8 +18,14 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/quality/leaderboard/", views.leaderboard, name="quality-leaderboard"),
     path(
+        "projects/<int:project_id>/quality/recompute",
+        views.report_recompute_view,
+        name="quality-recompute",
+    ),
+    # The former "Run quality checks now" button: the same job now recomputes statistics and flags.
+    path(
         "projects/<int:project_id>/quality/flags/refresh",
-        views.flags_refresh_view,
+        views.report_recompute_view,
         name="quality-flags-refresh",
     ),
     path(

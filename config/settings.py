@@ -290,6 +290,13 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE: dict = {}
 
+# --- Quality reports ------------------------------------------------------------------------------------
+# Quality statistics are computed by a job (annotation.quality.compute_stale_reports, every
+# PREFLAB_QUALITY_REPORT_EVERY_S seconds, and "Recompute now") and pages read the stored report. A project
+# with at most this many counted judgments has a stale report recomputed while its page waits (well under a
+# second); 0 turns that off.
+PREFLAB_QUALITY_INLINE_MAX_JUDGMENTS = int(os.environ.get("PREFLAB_QUALITY_INLINE_MAX_JUDGMENTS", "10000"))
+
 # --- Production hardening (all on when DEBUG is off) ---------------------------------------------------
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,6 +1,8 @@
 """Quality JSON API: the numbers behind the quality and leaderboard pages, and flag review.
 
-Tokens need the ``export`` scope; users must be reviewers, engineers or admins of the project.
+Tokens need the ``export`` scope; users must be reviewers, engineers or admins of the project. The
+project-wide numbers are the stored quality report (``report`` says when it was computed, over how many
+judgments, and how many arrived since); ``POST .../quality/recompute`` queues the job that refreshes it.
 """
 
 from __future__ import annotations
@@ -14,16 +16,9 @@ from rest_framework.views import APIView
 
 from annotation.auth import HasScope, visible_projects
 from annotation.models import AnnotatorFlag, FlagStatus, Project
-from annotation.selectors.quality import (
-    annotator_detail,
-    annotator_reliability,
-    annotator_table,
-    flag_list,
-    model_leaderboard,
-    project_agreement,
-    quality_settings,
-)
+from annotation.selectors.quality import annotator_detail, flag_list, quality_settings, report_annotator_rows
 from annotation.services.quality import can_review_quality, flag_clear, flags_refresh
+from annotation.services.quality_report import quality_report_for_page, quality_report_request
 
 MAX_BOOTSTRAP = 5000
 
@@ -68,27 +63,52 @@ class BootstrapInput(serializers.Serializer):
         required=False,
         min_value=0,
         max_value=MAX_BOOTSTRAP,
-        help_text="Bootstrap replicates (default: project setting)",
+        help_text="Accepted for compatibility and ignored: the numbers come from the stored quality report,"
+        " computed with the project's quality_settings.bootstrap_samples (returned as n_boot).",
     )
+
+
+def _report(project: Project):
+    """The stored report and its freshness block (``None`` fields before the first computation)."""
+    view = quality_report_for_page(project)
+    freshness = (
+        view.as_dict()
+        if view
+        else {"computed_at": None, "judgment_count": 0, "new_judgments_since": None, "duration_ms": 0}
+    )
+    return view, (view.payload if view else {}), freshness
 
 
 class ProjectQualityApi(QualityApi):
     @extend_schema(parameters=[BootstrapInput], responses={200: dict})
     def get(self, request, project_id: int):
-        """Agreement (project and per import batch), per-annotator statistics, reliability and thresholds."""
+        """Agreement (project and per import batch), per-annotator statistics, reliability and thresholds, from
+        the stored quality report (``report``: when, over how many judgments, how many new since)."""
         project = self.project(project_id)
-        params = BootstrapInput(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        table = annotator_table(project)
+        BootstrapInput(data=request.query_params).is_valid(raise_exception=True)
+        view, payload, freshness = _report(project)
+        table = payload.get("annotator_table", {})
         return Response(
             {
                 "project": project.pk,
+                "report": freshness,
+                "n_boot": payload.get("n_boot"),
                 "settings": quality_settings(project).as_dict(),
-                "agreement": project_agreement(project, n_boot=params.validated_data.get("n_boot")),
-                "project_median_time_ms": table["project_median_time_ms"],
-                "annotators": table["annotators"],
+                "agreement": payload.get("agreement"),
+                "project_median_time_ms": table.get("project_median_time_ms"),
+                "annotators": report_annotator_rows(view, project) if view else [],
             }
         )
+
+
+class QualityRecomputeApi(QualityApi):
+    @extend_schema(request=None, responses={202: dict})
+    def post(self, request, project_id: int):
+        """Queue the quality job for this project (statistics, reliabilities, leaderboard, flag rules).
+        ``queued`` is false when a recompute asked for earlier is still on its way."""
+        project = self.project(project_id)
+        queued = quality_report_request(project=project, user=request.user)
+        return Response({"project": project.pk, "queued": queued}, status=status.HTTP_202_ACCEPTED)
 
 
 class AnnotatorQualityApi(QualityApi):
@@ -114,9 +134,12 @@ class AnnotatorQualityApi(QualityApi):
 class ReliabilityApi(QualityApi):
     @extend_schema(responses={200: dict})
     def get(self, request, project_id: int):
-        """Dawid-Skene reliability per annotator id (what snapshots weight or drop by)."""
+        """Dawid-Skene reliability per annotator id (what snapshots weight or drop by), from the stored report."""
         project = self.project(project_id)
-        return Response({"project": project.pk, "reliability": annotator_reliability(project=project)})
+        _, payload, freshness = _report(project)
+        return Response(
+            {"project": project.pk, "report": freshness, "reliability": payload.get("reliability", {})}
+        )
 
 
 class LeaderboardApi(QualityApi):
@@ -128,16 +151,23 @@ class LeaderboardApi(QualityApi):
         responses={200: dict},
     )
     def get(self, request, project_id: int):
-        """Bradley-Terry ratings (Elo-like scale) with bootstrap intervals, win-rate matrix and counts."""
+        """Bradley-Terry ratings (Elo-like scale) with bootstrap intervals, win-rate matrix and counts, from the
+        stored quality report."""
         project = self.project(project_id)
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        board = model_leaderboard(
-            project,
-            n_boot=params.validated_data.get("n_boot"),
-            include_quarantined=params.validated_data["include_quarantined"],
+        _, payload, freshness = _report(project)
+        key = (
+            "leaderboard_with_quarantined" if params.validated_data["include_quarantined"] else "leaderboard"
         )
-        return Response({"project": project.pk, **board})
+        board = payload.get(key) or {
+            "n_comparisons": 0,
+            "models": [],
+            "order": [],
+            "win_rate": [],
+            "pair_games": [],
+        }
+        return Response({"project": project.pk, "report": freshness, **board})
 
 
 class FlagListApi(QualityApi):

@@ -12,6 +12,11 @@ urlpatterns = [
         name="api-quality-annotator",
     ),
     path(
+        "projects/<int:project_id>/quality/recompute",
+        views.QualityRecomputeApi.as_view(),
+        name="api-quality-recompute",
+    ),
+    path(
         "projects/<int:project_id>/quality/reliability",
         views.ReliabilityApi.as_view(),
         name="api-quality-reliability",

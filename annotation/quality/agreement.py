@@ -7,11 +7,18 @@ and are ignored, as in Krippendorff (2011).
 
 Each metric is computed from per-unit sufficient statistics (category counts, coincidences) so a bootstrap
 over units is a weighted sum: resampling units with replacement is a vector of draw counts, and 1,000
-replicates cost a few matrix products instead of 1,000 recomputations.
+replicates cost a few matrix products instead of 1,000 recomputations. Units with the same count row are
+interchangeable, so rows are first collapsed to the distinct ones with their multiplicities (with k votes per
+task a million tasks have a few dozen distinct rows) and a replicate is one multinomial draw over them: the
+same distribution as drawing units, at a cost that does not grow with the number of tasks.
+
+Large projects never build the (units x raters) matrix: :func:`agreement_from_counts` takes the per-task
+count rows and the per-rater-pair contingency tables that SQL aggregates (``GROUP BY task, choice``).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -86,11 +93,20 @@ def unit_counts(ratings, values: np.ndarray | None = None) -> tuple[np.ndarray, 
     return values, counts
 
 
-def _bootstrap_weights(n_units: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_boot, n_units) resampling weights: how often each unit is drawn when n_units units are drawn with
-    replacement (the ordinary bootstrap), from uniform indices and one ``bincount``."""
-    idx = rng.integers(0, n_units, size=(n_boot, n_units)) + n_units * np.arange(n_boot)[:, None]
-    return np.bincount(idx.ravel(), minlength=n_boot * n_units).reshape(n_boot, n_units).astype(float)
+def distinct_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct count rows and how many units share each (the sufficient statistic of every metric here)."""
+    counts = np.asarray(counts, dtype=float)
+    if len(counts) == 0:
+        return counts.reshape(0, counts.shape[1] if counts.ndim == 2 else 0), np.zeros(0)
+    rows, mult = np.unique(counts, axis=0, return_counts=True)
+    return rows, mult.astype(float)
+
+
+def _bootstrap_weights(multiplicity: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, rows) resampling weights: how many of the n drawn units (n = total multiplicity, drawn with
+    replacement: the ordinary bootstrap) fall on each distinct row, i.e. a multinomial draw."""
+    n = int(round(multiplicity.sum()))
+    return rng.multinomial(n, multiplicity / multiplicity.sum(), size=n_boot).astype(float)
 
 
 def _percentile(samples: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -104,27 +120,28 @@ def _percentile(samples: np.ndarray, confidence: float) -> tuple[float, float]:
 
 def _estimates(
     stats: dict[str, Callable[[np.ndarray], np.ndarray]],
-    n_units: int,
+    multiplicity: np.ndarray,
     n_boot: int,
     confidence: float,
     seed: int,
 ) -> dict[str, Estimate]:
     """Evaluate statistics over the same units on the same bootstrap replicates.
 
-    Each ``stat`` maps a (k, n_units) weight matrix to k values; the weights are drawn once for all of them."""
+    Each ``stat`` maps a (k, rows) weight matrix over the distinct count rows to k values; ``multiplicity``
+    is how many units each row stands for. The weights are drawn once for all statistics."""
     nan = float("nan")
+    n_units = int(round(multiplicity.sum()))
     if n_units == 0:
         return {name: Estimate(nan, nan, nan, 0) for name in stats}
-    ones = np.ones((1, n_units))
-    values = {name: float(stat(ones)[0]) for name, stat in stats.items()}
+    values = {name: float(stat(multiplicity[None, :])[0]) for name, stat in stats.items()}
     if n_boot <= 0:
         return {name: Estimate(v, nan, nan, n_units) for name, v in values.items()}
     rng = np.random.default_rng(seed)
     samples: dict[str, list[np.ndarray]] = {name: [] for name in stats}
-    # Chunks of replicates keep the weight matrix near 2M entries (16 MB) whatever the number of units.
-    chunk = max(1, min(n_boot, 2_000_000 // n_units))
+    # Chunks of replicates keep the weight matrix near 2M entries (16 MB) whatever the number of rows.
+    chunk = max(1, min(n_boot, 2_000_000 // len(multiplicity)))
     for start in range(0, n_boot, chunk):
-        w = _bootstrap_weights(n_units, min(chunk, n_boot - start), rng)
+        w = _bootstrap_weights(multiplicity, min(chunk, n_boot - start), rng)
         for name, stat in stats.items():
             samples[name].append(stat(w))
     out = {}
@@ -135,24 +152,34 @@ def _estimates(
 
 
 def _estimate(
-    stat: Callable[[np.ndarray], np.ndarray], n_units: int, n_boot: int, confidence: float, seed: int
+    stat: Callable[[np.ndarray], np.ndarray],
+    multiplicity: np.ndarray,
+    n_boot: int,
+    confidence: float,
+    seed: int,
 ) -> Estimate:
-    return _estimates({"x": stat}, n_units, n_boot, confidence, seed)["x"]
+    return _estimates({"x": stat}, multiplicity, n_boot, confidence, seed)["x"]
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Raw agreement
 
 
-def _pairable_counts(ratings) -> np.ndarray:
+def pairable(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct count rows of the units with at least two ratings, and their multiplicities."""
+    counts = np.asarray(counts, dtype=float)
+    return distinct_rows(counts[counts.sum(axis=1) >= 2])
+
+
+def _pairable_counts(ratings) -> tuple[np.ndarray, np.ndarray]:
     _, counts = unit_counts(ratings)
-    return counts[counts.sum(axis=1) >= 2]
+    return pairable(counts)
 
 
 def raw_agreement(ratings, *, n_boot: int = 0, confidence: float = 0.95, seed: int = 0) -> Estimate:
     """Share of agreeing rater pairs within a unit, averaged over units with at least two ratings."""
-    counts = _pairable_counts(ratings)
-    return _estimate(_raw_stat(counts), len(counts), n_boot, confidence, seed)
+    counts, mult = _pairable_counts(ratings)
+    return _estimate(_raw_stat(counts), mult, n_boot, confidence, seed)
 
 
 def _pair_agreement(counts: np.ndarray) -> np.ndarray:
@@ -174,6 +201,71 @@ def _raw_stat(counts: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 # Cohen's kappa (two raters)
 
 
+@dataclass(frozen=True)
+class PairTables:
+    """Contingency tables of rater pairs: ``tables[p, c, k]`` = units where ``rater_a[p]`` said value c and
+    ``rater_b[p]`` value k (what SQL aggregates with a self-join of the judgments on the task)."""
+
+    rater_a: np.ndarray
+    rater_b: np.ndarray
+    tables: np.ndarray  # (pairs, V, V)
+
+    def __len__(self) -> int:
+        return len(self.rater_a)
+
+
+def _kappa_of_tables(tables: np.ndarray) -> np.ndarray:
+    """Cohen's kappa of each (V, V) table in ``tables`` (any leading shape)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = tables.sum(axis=(-2, -1))
+        p_o = np.trace(tables, axis1=-2, axis2=-1) / n
+        pa = tables.sum(axis=-1) / n[..., None]
+        pb = tables.sum(axis=-2) / n[..., None]
+        p_e = (pa * pb).sum(axis=-1)
+        kappa = (p_o - p_e) / (1.0 - p_e)
+    # Both raters constant and equal: perfect agreement with no chance correction possible.
+    return np.where(np.isclose(p_e, 1.0) & np.isclose(p_o, 1.0), 1.0, kappa)
+
+
+def cohen_kappa_tables(
+    tables: np.ndarray, *, n_boot: int = 0, confidence: float = 0.95, seed: int = 0
+) -> list[Estimate]:
+    """Cohen's kappa with a bootstrap interval for each (V, V) contingency table.
+
+    The units of a pair are its shared tasks, each falling in one cell, so a bootstrap replicate of a pair is
+    a multinomial draw over its cells; all pairs are drawn at once, in chunks that bound the memory."""
+    tables = np.asarray(tables, dtype=float)
+    nan = float("nan")
+    n = tables.sum(axis=(1, 2)).round().astype(np.int64)
+    values = _kappa_of_tables(tables)
+    low = np.full(len(tables), nan)
+    high = np.full(len(tables), nan)
+    live = np.flatnonzero(n > 0)
+    if n_boot > 0 and len(live):
+        rng = np.random.default_rng(seed)
+        cells = tables.shape[1] * tables.shape[2]
+        tail = (1.0 - confidence) / 2.0 * 100.0
+        chunk = max(1, 4_000_000 // (n_boot * cells))
+        for start in range(0, len(live), chunk):
+            idx = live[start : start + chunk]
+            p = tables[idx].reshape(len(idx), cells) / n[idx, None]
+            draws = rng.multinomial(n[idx], p, size=(n_boot, len(idx))).astype(float)
+            kappa = _kappa_of_tables(draws.reshape(n_boot, len(idx), *tables.shape[1:]))
+            kappa[~np.isfinite(kappa)] = np.nan
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a pair with no finite replicate: NaN
+                lo, hi = np.nanpercentile(kappa, [tail, 100.0 - tail], axis=0)
+            low[idx], high[idx] = lo, hi
+    return [
+        Estimate(float(values[i]) if n[i] else nan, float(low[i]), float(high[i]), int(n[i]))
+        for i in range(len(tables))
+    ]
+
+
+def _table(ia: np.ndarray, ib: np.ndarray, k: int) -> np.ndarray:
+    return np.bincount(ia * k + ib, minlength=k * k).reshape(k, k).astype(float)
+
+
 def cohen_kappa(
     a, b, *, n_boot: int = 0, confidence: float = 0.95, seed: int = 0, values: np.ndarray | None = None
 ) -> Estimate:
@@ -186,28 +278,48 @@ def cohen_kappa(
     a, b = a[keep], b[keep]
     if values is None:
         values = np.unique(np.concatenate([a, b]))
+    table = _table(np.searchsorted(values, a), np.searchsorted(values, b), len(values))
+    (est,) = cohen_kappa_tables(table[None], n_boot=n_boot, confidence=confidence, seed=seed)
+    return est
+
+
+def pair_tables_from_matrix(ratings, rater_ids: list, values: np.ndarray | None = None) -> PairTables:
+    """Contingency tables of every pair of raters (columns) of a reliability matrix that share a unit."""
+    m = _as_matrix(ratings)
+    values, idx = _value_index(m, values)
     k = len(values)
-    ia = np.searchsorted(values, a)
-    ib = np.searchsorted(values, b)
-    # One-hot per unit so a bootstrap weight vector gives the weighted contingency margins.
-    one_a = np.zeros((len(a), k))
-    one_b = np.zeros((len(b), k))
-    one_a[np.arange(len(a)), ia] = 1.0
-    one_b[np.arange(len(b)), ib] = 1.0
-    agree = (ia == ib).astype(float)
+    present = idx >= 0
+    overlap = present.T.astype(int) @ present.astype(int)
+    ra, rb, tables = [], [], []
+    for i in range(m.shape[1]):
+        for j in range(i + 1, m.shape[1]):
+            if overlap[i, j] == 0:
+                continue
+            both = present[:, i] & present[:, j]
+            ra.append(rater_ids[i])
+            rb.append(rater_ids[j])
+            tables.append(_table(idx[both, i], idx[both, j], k))
+    return PairTables(np.array(ra), np.array(rb), np.array(tables).reshape(len(tables), k, k))
 
-    def stat(w: np.ndarray) -> np.ndarray:
-        total = w.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p_o = (w @ agree) / total
-            pa = (w @ one_a) / total[:, None]
-            pb = (w @ one_b) / total[:, None]
-            p_e = (pa * pb).sum(axis=1)
-            kappa = (p_o - p_e) / (1.0 - p_e)
-        # Both raters constant and equal: perfect agreement with no chance correction possible.
-        return np.where(np.isclose(p_e, 1.0) & np.isclose(p_o, 1.0), 1.0, kappa)
 
-    return _estimate(stat, len(a), n_boot, confidence, seed)
+def cohen_kappa_pairs(
+    pairs: PairTables, *, min_overlap: int = 10, n_boot: int = 0, confidence: float = 0.95, seed: int = 0
+) -> list[dict]:
+    """Cohen's kappa for every rater pair sharing at least ``min_overlap`` units, ordered by rater ids."""
+    if len(pairs) == 0:
+        return []
+    n = pairs.tables.sum(axis=(1, 2))
+    keep = np.flatnonzero(n >= min_overlap)
+    keep = keep[np.lexsort((pairs.rater_b[keep], pairs.rater_a[keep]))]
+    estimates = cohen_kappa_tables(pairs.tables[keep], n_boot=n_boot, confidence=confidence, seed=seed)
+    return [
+        {"rater_a": _plain(pairs.rater_a[p]), "rater_b": _plain(pairs.rater_b[p]), **est.as_dict()}
+        for p, est in zip(keep, estimates, strict=True)
+    ]
+
+
+def _plain(x):
+    return x.item() if isinstance(x, np.generic) else x
 
 
 def pairwise_cohen_kappa(
@@ -221,24 +333,8 @@ def pairwise_cohen_kappa(
 ) -> list[dict]:
     """Cohen's kappa for every pair of raters (columns) sharing at least ``min_overlap`` units."""
     m = _as_matrix(ratings)
-    values = np.unique(m[~np.isnan(m)])
-    present = ~np.isnan(m)
-    overlap = present.T.astype(int) @ present.astype(int)
-    out = []
-    for i in range(m.shape[1]):
-        for j in range(i + 1, m.shape[1]):
-            if overlap[i, j] < min_overlap:
-                continue
-            est = cohen_kappa(
-                m[:, i],
-                m[:, j],
-                n_boot=n_boot,
-                confidence=confidence,
-                seed=seed + i * 7919 + j,
-                values=values,
-            )
-            out.append({"rater_a": rater_ids[i], "rater_b": rater_ids[j], **est.as_dict()})
-    return out
+    pairs = pair_tables_from_matrix(m, rater_ids, np.unique(m[~np.isnan(m)]))
+    return cohen_kappa_pairs(pairs, min_overlap=min_overlap, n_boot=n_boot, confidence=confidence, seed=seed)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -251,8 +347,8 @@ def fleiss_kappa(ratings, *, n_boot: int = 0, confidence: float = 0.95, seed: in
     P_i = sum_j n_ij (n_ij - 1) / (n_i (n_i - 1)) per unit; P_bar = mean P_i; p_j = share of all ratings in
     category j; P_e = sum_j p_j^2; kappa = (P_bar - P_e) / (1 - P_e). With a constant n_i this is exactly
     Fleiss' statistic."""
-    counts = _pairable_counts(ratings)
-    return _estimate(_fleiss_stat(counts), len(counts), n_boot, confidence, seed)
+    counts, mult = _pairable_counts(ratings)
+    return _estimate(_fleiss_stat(counts), mult, n_boot, confidence, seed)
 
 
 def _fleiss_stat(counts: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -313,8 +409,8 @@ def krippendorff_alpha(
     ``level`` is "nominal", "ordinal" or "interval". For the ordinal metric ``values`` fixes the ordered
     scale (default: the values observed); only their order matters."""
     values, counts = unit_counts(_as_matrix(ratings), values)
-    counts = counts[counts.sum(axis=1) >= 2]
-    return _estimate(_alpha_stat(counts, values, level), len(counts), n_boot, confidence, seed)
+    counts, mult = pairable(counts)
+    return _estimate(_alpha_stat(counts, values, level), mult, n_boot, confidence, seed)
 
 
 def _alpha_stat(counts: np.ndarray, values: np.ndarray, level: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -336,6 +432,10 @@ def _alpha_stat(counts: np.ndarray, values: np.ndarray, level: str) -> Callable[
     return stat
 
 
+NOMINAL_VALUES = np.arange(float(len(NOMINAL_CODES)))
+ORDINAL_VALUES = np.arange(-3.0, 4.0)
+
+
 def agreement_summary(
     nominal: np.ndarray,
     ordinal: np.ndarray,
@@ -347,41 +447,85 @@ def agreement_summary(
     min_pair_overlap: int = 10,
     max_pair_boot: int = 200,
 ) -> dict:
+    """:func:`agreement_from_counts` for a (units x raters) nominal and ordinal reliability matrix."""
+    nominal = _as_matrix(nominal)
+    values, nominal_counts = unit_counts(nominal)
+    _, ordinal_counts = unit_counts(_as_matrix(ordinal), ORDINAL_VALUES)
+    return agreement_from_counts(
+        nominal_counts,
+        ordinal_counts,
+        pair_tables_from_matrix(nominal, rater_ids, values),
+        n_boot=n_boot,
+        confidence=confidence,
+        seed=seed,
+        min_pair_overlap=min_pair_overlap,
+        max_pair_boot=max_pair_boot,
+    )
+
+
+def agreement_from_counts(
+    nominal_counts: np.ndarray,
+    ordinal_counts: np.ndarray,
+    pairs: PairTables,
+    *,
+    multiplicity: np.ndarray | None = None,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    min_pair_overlap: int = 10,
+    max_pair_boot: int = 200,
+) -> dict:
     """All agreement metrics for one group of units, each with a bootstrap interval, as plain data.
 
-    Cohen's kappa for annotator pairs uses at most ``max_pair_boot`` replicates per pair: a project with 30
-    annotators has 435 pairs, and their intervals are a guide, not the headline number."""
+    ``nominal_counts`` (units x nominal values) and ``ordinal_counts`` (units x ``ORDINAL_VALUES``) are
+    per-unit counts of each answer, one row per unit or, with ``multiplicity``, per distinct row (how many
+    units share it). ``pairs`` holds the rater pairs' contingency tables for Cohen's kappa, which uses at most
+    ``max_pair_boot`` replicates per pair: a project with 30 annotators has 435 pairs, and their intervals are
+    a guide, not the headline number."""
+    nominal_counts = np.asarray(nominal_counts, dtype=float)
+    ordinal_counts = np.asarray(ordinal_counts, dtype=float)
+    if multiplicity is not None:  # expand nothing: repeat rows by weight only through the multiplicities
+        nominal_counts, n_mult = _merge_rows(nominal_counts, multiplicity)
+        ordinal_counts, o_mult = _merge_rows(ordinal_counts, multiplicity)
+    else:
+        nominal_counts, n_mult = pairable(nominal_counts)
+        ordinal_counts, o_mult = pairable(ordinal_counts)
     # Raw agreement, Fleiss and nominal alpha share the units (tasks with two or more answers) and therefore
     # the bootstrap replicates.
-    values, counts = unit_counts(_as_matrix(nominal))
-    counts = counts[counts.sum(axis=1) >= 2]
+    nominal_values = np.arange(float(nominal_counts.shape[1]))
     shared = _estimates(
         {
-            "raw_agreement": _raw_stat(counts),
-            "fleiss_kappa": _fleiss_stat(counts),
-            "krippendorff_alpha_nominal": _alpha_stat(counts, values, "nominal"),
+            "raw_agreement": _raw_stat(nominal_counts),
+            "fleiss_kappa": _fleiss_stat(nominal_counts),
+            "krippendorff_alpha_nominal": _alpha_stat(nominal_counts, nominal_values, "nominal"),
         },
-        len(counts),
+        n_mult,
         n_boot,
         confidence,
         seed,
     )
+    ordinal = _estimate(
+        _alpha_stat(ordinal_counts, ORDINAL_VALUES, "ordinal"), o_mult, n_boot, confidence, seed
+    )
     return {
         **{name: est.as_dict() for name, est in shared.items()},
-        "krippendorff_alpha_ordinal": krippendorff_alpha(
-            ordinal,
-            level="ordinal",
-            n_boot=n_boot,
-            confidence=confidence,
-            seed=seed,
-            values=np.arange(-3.0, 4.0),
-        ).as_dict(),
-        "cohen_kappa_pairs": pairwise_cohen_kappa(
-            nominal,
-            rater_ids,
+        "krippendorff_alpha_ordinal": ordinal.as_dict(),
+        "cohen_kappa_pairs": cohen_kappa_pairs(
+            pairs,
             min_overlap=min_pair_overlap,
             n_boot=min(n_boot, max_pair_boot),
             confidence=confidence,
             seed=seed,
         ),
     }
+
+
+def _merge_rows(counts: np.ndarray, multiplicity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairable distinct rows of weighted count rows (rows may repeat, as when two groups are merged)."""
+    multiplicity = np.asarray(multiplicity, dtype=float)
+    keep = (counts.sum(axis=1) >= 2) & (multiplicity > 0)
+    counts, multiplicity = counts[keep], multiplicity[keep]
+    if len(counts) == 0:
+        return counts, multiplicity
+    rows, inverse = np.unique(counts, axis=0, return_inverse=True)
+    return rows, np.bincount(inverse.ravel(), weights=multiplicity, minlength=len(rows))

@@ -77,7 +77,7 @@ def loo_consensus_agreement(votes: Votes) -> np.ndarray:
     if len(votes) == 0:
         return out
     tasks, t_idx = np.unique(votes.task, return_inverse=True)
-    c_idx = np.array([code[c] for c in votes.choice])
+    c_idx = np.array([code[c] for c in votes.choice], dtype=np.int64)
     counts = np.zeros((len(tasks), len(choices)))
     np.add.at(counts, (t_idx, c_idx), 1.0)
     others = counts[t_idx].copy()
@@ -90,14 +90,31 @@ def loo_consensus_agreement(votes: Votes) -> np.ndarray:
     return out
 
 
+def group_indices(keys: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The distinct keys and, for each, the positions that hold it (in their original order): one stable
+    sort instead of a full scan per key."""
+    keys = np.asarray(keys)
+    order = np.argsort(keys, kind="stable")
+    distinct, starts = np.unique(keys[order], return_index=True)
+    return distinct, np.split(order, starts[1:]) if len(order) else []
+
+
 def repeat_pairs(votes: Votes) -> list[tuple[int, int, bool]]:
     """(annotator, repeat task, consistent) for every swapped repeat an annotator judged along with its
     original: consistent when the repeat's answer is the mirror image (A<->B, tie and both_bad unchanged)."""
-    by_key = {(int(a), int(t)): c for a, t, c in zip(votes.annotator, votes.task, votes.choice, strict=True)}
+    repeats = np.flatnonzero(votes.repeat_of > 0)
+    if len(repeats) == 0:
+        return []
+    # (annotator, task) as one int64 key; the original of a repeat is found by binary search.
+    width = int(max(votes.task.max(), votes.repeat_of.max())) + 1
+    keys = votes.annotator.astype(np.int64) * width + votes.task
+    order = np.argsort(keys, kind="stable")
+    wanted = votes.annotator[repeats].astype(np.int64) * width + votes.repeat_of[repeats]
+    pos = np.minimum(np.searchsorted(keys[order], wanted), len(order) - 1)
+    found = keys[order][pos] == wanted
     out = []
-    for a, t, c, orig in zip(votes.annotator, votes.task, votes.choice, votes.repeat_of, strict=True):
-        if orig and (int(a), int(orig)) in by_key:
-            out.append((int(a), int(t), MIRROR[by_key[(int(a), int(orig))]] == c))
+    for r, p in zip(repeats[found], order[pos[found]], strict=True):
+        out.append((int(votes.annotator[r]), int(votes.task[r]), MIRROR[votes.choice[p]] == votes.choice[r]))
     return out
 
 
@@ -203,8 +220,8 @@ def annotator_stats(
     for a, _t, ok in repeat_pairs(votes):
         repeats.setdefault(a, []).append(ok)
     out = []
-    for a in np.unique(votes.annotator):
-        m = votes.annotator == a
+    annotators, positions = group_indices(votes.annotator)
+    for a, m in zip(annotators, positions, strict=True):
         choice = votes.choice[m]
         gold_n, gold_acc = _rate(gold_correct[m])
         cons_n, cons = _rate(loo[m])
@@ -215,7 +232,7 @@ def annotator_stats(
         out.append(
             AnnotatorStats(
                 annotator=int(a),
-                n=int(m.sum()),
+                n=len(m),
                 gold_n=gold_n,
                 gold_accuracy=gold_acc,
                 consensus_n=cons_n,

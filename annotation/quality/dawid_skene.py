@@ -5,7 +5,8 @@ T[t, k] over its true label. EM alternates: M-step (class priors and confusion m
 with additive smoothing so a sparse annotator is not certain), E-step (posteriors from priors times the
 confusion entries of the votes cast). Gold tasks, when given, have their posterior clamped to the known answer
 (semi-supervised), which anchors the labels. Reliability of u = sum_k prior_k pi_u[k, k], the probability u
-answers a random task correctly. All steps are vectorised with ``np.add.at``.
+answers a random task correctly. Votes stay a sparse list of (task, annotator, label) indices; every step is a
+``np.bincount`` over them, so one EM iteration costs O(votes x classes), never tasks x annotators.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def dawid_skene(
     gold_k = np.fromiter(gold.values(), dtype=np.int64, count=len(gold))
 
     # Majority vote (soft: vote shares) as the first posterior.
-    post = np.zeros((n_tasks, n_classes))
-    np.add.at(post, (t, lab), 1.0)
+    post = np.bincount(t * n_classes + lab, minlength=n_tasks * n_classes).reshape(n_tasks, n_classes)
+    post = post.astype(float)
     post += 1e-9
     post /= post.sum(axis=1, keepdims=True)
     if len(gold_t):
@@ -61,11 +62,17 @@ def dawid_skene(
         priors /= priors.sum()
         conf = np.full((n_annotators, n_classes, n_classes), smoothing / n_classes)
         conf[:, np.arange(n_classes), np.arange(n_classes)] += smoothing  # mild prior towards being right
-        np.add.at(conf, (u, slice(None), lab), post[t])
+        cell = u * n_classes + lab
+        for k in range(n_classes):
+            conf[:, k, :] += np.bincount(
+                cell, weights=post[t, k], minlength=n_annotators * n_classes
+            ).reshape(n_annotators, n_classes)
         conf /= conf.sum(axis=2, keepdims=True)
         # E-step
         log_post = np.tile(np.log(priors), (n_tasks, 1))
-        np.add.at(log_post, t, np.log(conf[u, :, lab]))
+        log_conf = np.log(conf)
+        for k in range(n_classes):
+            log_post[:, k] += np.bincount(t, weights=log_conf[u, k, lab], minlength=n_tasks)
         log_post -= log_post.max(axis=1, keepdims=True)
         new = np.exp(log_post)
         new /= new.sum(axis=1, keepdims=True)

@@ -54,22 +54,30 @@ class PairCounts:
     cells: np.ndarray  # (pairs, 3)
 
 
-def aggregate(model_a: np.ndarray, model_b: np.ndarray, outcome: np.ndarray, n_models: int) -> PairCounts:
+def aggregate(
+    model_a: np.ndarray,
+    model_b: np.ndarray,
+    outcome: np.ndarray,
+    n_models: int,
+    weight: np.ndarray | None = None,
+) -> PairCounts:
     """Aggregate comparisons (index of model A, index of model B, outcome) into pair counts.
 
-    ``outcome`` is 1 when A won, 0 when B won and 0.5 for a tie. Self-comparisons (a == b) are dropped."""
+    ``outcome`` is 1 when A won, 0 when B won and 0.5 for a tie. Self-comparisons (a == b) are dropped.
+    ``weight`` (default 1) is how many comparisons each row stands for, when they come already counted."""
     a = np.asarray(model_a, dtype=np.int64)
     b = np.asarray(model_b, dtype=np.int64)
     y = np.asarray(outcome, dtype=float)
+    w = np.ones(len(a)) if weight is None else np.asarray(weight, dtype=float)
     keep = a != b
-    a, b, y = a[keep], b[keep], y[keep]
+    a, b, y, w = a[keep], b[keep], y[keep], w[keep]
     swap = a > b
     lo = np.where(swap, b, a)
     hi = np.where(swap, a, b)
     y_lo = np.where(swap, 1.0 - y, y)  # outcome from the point of view of the lower index
     cell = np.where(y_lo == 1.0, 0, np.where(y_lo == 0.0, 1, 2))
     key = (lo * n_models + hi) * 3 + cell
-    flat = np.bincount(key, minlength=n_models * n_models * 3).reshape(n_models * n_models, 3)
+    flat = np.bincount(key, weights=w, minlength=n_models * n_models * 3).reshape(n_models * n_models, 3)
     pair_keys = np.flatnonzero(flat.sum(axis=1))
     cells = flat[pair_keys].astype(float)
     return PairCounts(
@@ -264,13 +272,15 @@ def leaderboard(
     confidence: float = 0.95,
     l2: float = 0.0,
     seed: int = 0,
+    weight: np.ndarray | None = None,
 ) -> Leaderboard:
-    """Fit a leaderboard from comparisons given as model names and outcomes (1 A won, 0 B won, 0.5 tie)."""
+    """Fit a leaderboard from comparisons given as model names and outcomes (1 A won, 0 B won, 0.5 tie);
+    ``weight`` is how many comparisons each row stands for (rows already counted by SQL)."""
     names, inverse = np.unique(
         np.concatenate([np.asarray(model_a), np.asarray(model_b)]), return_inverse=True
     )
     n = len(model_a)
-    counts = aggregate(inverse[:n], inverse[n:], outcome, len(names))
+    counts = aggregate(inverse[:n], inverse[n:], outcome, len(names), weight=weight)
     theta = fit_bradley_terry(counts, l2=l2)
     rating = to_elo(theta)
     if n_boot > 0 and len(counts.games):

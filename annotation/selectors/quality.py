@@ -1,40 +1,59 @@
-"""Quality reads: a project's judgments as vote columns, agreement per project and per import batch,
-per-annotator statistics, Dawid-Skene reliabilities, the model leaderboard and the flags.
+"""Quality reads: agreement per project and per import batch, per-annotator statistics, Dawid-Skene
+reliabilities, the model leaderboard and the flags, plus the stored report the pages show.
 
-Which judgments count: human pairwise ones and those expanded from rankings; imported prior preferences
-(source "prior") are not an annotator's work and are left out. Swapped repeats count for repeat consistency
-and annotator statistics but not for agreement (they duplicate a task). Results of the expensive reads are
-cached for ``CACHE_SECONDS`` under a key that changes with every new judgment or flag change.
+Two kinds of read. The *fresh* computations (``project_agreement``, ``annotator_table``,
+``annotator_reliability``, ``model_leaderboard``) scale with the project's judgments (linear, from SQL
+aggregates and sparse columns; see ``quality_data``) and run in the quality job, snapshots and tests. Pages
+and the API read the :class:`ProjectQualityReport` that job stored (``quality_report_read``), with its age and
+the judgments added since; ``annotator_detail`` reads only one annotator's tasks.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db.models import Count, Max
 
-from annotation.models import AnnotatorFlag, Choice, FlagStatus, Judgment, JudgmentSource, Project, TaskKind
-from annotation.quality.agreement import NOMINAL_CODES, agreement_summary, ordinal_value
+from annotation.models import (
+    AnnotatorFlag,
+    Choice,
+    FlagStatus,
+    Project,
+    ProjectQualityReport,
+)
+from annotation.quality.agreement import agreement_from_counts
 from annotation.quality.annotators import (
     AnnotatorStats,
-    Votes,
     annotator_stats,
     drift_test,
+    group_indices,
     loo_consensus_agreement,
     quality_signal,
 )
 from annotation.quality.dawid_skene import dawid_skene
 from annotation.quality.flags import QualitySettings
 from annotation.quality.leaderboard import leaderboard
+from annotation.selectors.quality_data import (
+    COUNTED_SOURCES,
+    ProjectVotes,
+    agreement_count_rows,
+    agreement_pair_tables,
+    annotator_task_votes,
+    counted_judgments,
+    leaderboard_counts,
+    merge_pair_tables,
+    project_votes,
+)
 
-CACHE_SECONDS = 600
+__all__ = ["COUNTED_SOURCES", "ProjectVotes", "project_votes"]
+
 UNKNOWN_MODEL = ""
-COUNTED_SOURCES = (JudgmentSource.HUMAN, JudgmentSource.RANKING)
+NEW_SINCE_CAP = 10_000
+"""Judgments added since a report are counted up to this many (the page then says "10,000+")."""
 
 
 def quality_settings(project: Project) -> QualitySettings:
@@ -59,155 +78,71 @@ def flag_list(*, project: Project, status: str | None = None, annotator_id: int 
     return qs.order_by("-created_at", "-id")
 
 
-@dataclass
-class ProjectVotes:
-    """A project's counted judgments (time order) with the task facts the quality code needs."""
-
-    votes: Votes
-    kind: np.ndarray
-    batch: np.ndarray  # import batch id of the task (0 when not imported)
-    model_a: np.ndarray
-    model_b: np.ndarray
-
-
-def project_votes(project: Project) -> ProjectVotes:
-    rows = list(
-        Judgment.objects.filter(task__project=project, source__in=COUNTED_SOURCES)
-        .order_by("created_at", "id")
-        .values_list(
-            "id",
-            "task_id",
-            "annotator_id",
-            "choice",
-            "strength",
-            "time_spent_ms",
-            "created_at",
-            "task__kind",
-            "task__gold_choice",
-            "task__repeat_of_id",
-            "task__metadata__import_batch",
-            "task__candidate_a__model_name",
-            "task__candidate_b__model_name",
-        )
-    )
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(13)]
-    kind = np.array(cols[7], dtype=object)
-    votes = Votes(
-        id=np.array(cols[0], dtype=np.int64),
-        task=np.array(cols[1], dtype=np.int64),
-        annotator=np.array(cols[2], dtype=np.int64),
-        choice=np.array(cols[3], dtype=object),
-        strength=np.array([s or 0 for s in cols[4]], dtype=np.int64),
-        time_ms=np.array(cols[5], dtype=np.int64),
-        created=np.array([c.timestamp() for c in cols[6]], dtype=float),
-        day=np.array([c.date().isoformat() for c in cols[6]], dtype=object),
-        gold=np.array(
-            [g if k == TaskKind.GOLD else "" for g, k in zip(cols[8], kind, strict=True)], dtype=object
-        ),
-        repeat_of=np.array([r or 0 for r in cols[9]], dtype=np.int64),
-    )
-    return ProjectVotes(
-        votes=votes,
-        kind=kind,
-        batch=np.array([int(b) if isinstance(b, int | str) and str(b).isdigit() else 0 for b in cols[10]]),
-        model_a=np.array([m or UNKNOWN_MODEL for m in cols[11]], dtype=object),
-        model_b=np.array([m or UNKNOWN_MODEL for m in cols[12]], dtype=object),
-    )
-
-
-def _cache_key(project: Project, name: str, *parts, flags: bool) -> str:
-    """A key that changes with every new judgment, settings change and (when ``flags``) flag change."""
-    j = Judgment.objects.filter(task__project=project).aggregate(n=Count("id"), last=Max("id"))
-    settings = hashlib.sha256(json.dumps(project.quality_settings, sort_keys=True).encode()).hexdigest()[:12]
-    stamp = f"{j['n']}-{j['last']}-{settings}"
-    if flags:
-        f = AnnotatorFlag.objects.filter(project=project).aggregate(
-            n=Count("id"), last=Max("id"), cleared=Max("cleared_at")
-        )
-        cleared = f["cleared"].timestamp() if f["cleared"] else 0
-        stamp += f"-{f['n']}-{f['last']}-{cleared}"
-    return "quality:" + ":".join(str(p) for p in (name, project.pk, stamp, *parts))
-
-
-def _cached(project: Project, name: str, compute, *parts, flags: bool = False):
-    """Per-process cache (Django's cache) of an expensive read; ``flags`` if the result depends on flags."""
-    key = _cache_key(project, name, *parts, flags=flags)
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, CACHE_SECONDS)
-    return value
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Agreement
 
 
-def _rating_matrices(pv: ProjectVotes, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    v = pv.votes
-    tasks, t_idx = np.unique(v.task[mask], return_inverse=True)
-    raters, r_idx = np.unique(v.annotator[mask], return_inverse=True)
-    nominal = np.full((len(tasks), len(raters)), np.nan)
-    ordinal = np.full((len(tasks), len(raters)), np.nan)
-    nominal[t_idx, r_idx] = [NOMINAL_CODES[c] for c in v.choice[mask]]
-    ordinal[t_idx, r_idx] = [
-        ordinal_value(c, s) for c, s in zip(v.choice[mask], v.strength[mask], strict=True)
-    ]
-    return nominal, ordinal, [int(r) for r in raters]
-
-
 def project_agreement(project: Project, *, n_boot: int | None = None) -> dict:
-    """Agreement over the project and per import batch (tasks outside any batch form batch ``null``)."""
+    """Agreement over the project and per import batch (tasks outside any batch form batch ``null``), from
+    the per-task answer counts and the rater-pair tables that SQL aggregates (swapped repeats left out)."""
     settings = quality_settings(project)
     n_boot = settings.bootstrap_samples if n_boot is None else n_boot
+    groups = agreement_count_rows(project)
+    pairs = agreement_pair_tables(project)
 
-    def compute() -> dict:
-        pv = project_votes(project)
-        base = pv.kind != TaskKind.REPEAT
-        nominal, ordinal, raters = _rating_matrices(pv, base)
-        out = {
-            "n_judgments": int(base.sum()),
-            "n_tasks": int(nominal.shape[0]),
-            "project": agreement_summary(nominal, ordinal, rater_ids=raters, n_boot=n_boot),
-            "batches": [],
-        }
-        for batch in np.unique(pv.batch[base]):
-            mask = base & (pv.batch == batch)
-            nom, ordl, r = _rating_matrices(pv, mask)
-            summary = agreement_summary(nom, ordl, rater_ids=r, n_boot=n_boot, seed=int(batch))
-            out["batches"].append(
-                {
-                    "batch": int(batch) or None,
-                    "n_tasks": int(nom.shape[0]),
-                    "n_judgments": int(mask.sum()),
-                    **summary,
-                }
-            )
-        return out
+    def summary(nominal, ordinal, tasks, pair_tables, seed: int) -> dict:
+        return agreement_from_counts(
+            nominal, ordinal, pair_tables, multiplicity=tasks, n_boot=n_boot, seed=seed
+        )
 
-    return _cached(project, "agreement", compute, n_boot)
+    def size(g: dict) -> tuple[int, int]:
+        return int(g["tasks"].sum()), int((g["tasks"] * g["nominal"].sum(axis=1)).sum())
+
+    empty = {"nominal": np.zeros((0, 4)), "ordinal": np.zeros((0, 7)), "tasks": np.zeros(0)}
+    whole = {key: np.concatenate([g[key] for g in groups.values()] or [empty[key]]) for key in empty}
+    n_tasks, n_judgments = size(whole)
+    out = {
+        "n_judgments": n_judgments,
+        "n_tasks": n_tasks,
+        "project": summary(
+            whole["nominal"], whole["ordinal"], whole["tasks"], merge_pair_tables(list(pairs.values())), 0
+        ),
+        "batches": [],
+    }
+    for batch in sorted(groups):
+        g = groups[batch]
+        b_tasks, b_judgments = size(g)
+        batch_pairs = pairs.get(batch) or merge_pair_tables([])
+        out["batches"].append(
+            {
+                "batch": batch or None,
+                "n_tasks": b_tasks,
+                "n_judgments": b_judgments,
+                **summary(g["nominal"], g["ordinal"], g["tasks"], batch_pairs, batch),
+            }
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Annotators
 
 
-def annotator_reliability(*, project: Project) -> dict[int, float]:
+def annotator_reliability(*, project: Project, pv: ProjectVotes | None = None) -> dict[int, float]:
     """Dawid-Skene reliability per annotator id: the probability the annotator gives a task's true answer,
-    estimated by EM over all counted votes of the project, with gold tasks clamped to their answer."""
-    return {int(k): v for k, v in _cached(project, "reliability", lambda: _reliability(project)).items()}
-
-
-def _reliability(project: Project) -> dict[int, float]:
-    pv = project_votes(project)
+    estimated by EM over all counted votes of the project (sparse: one row per vote), with gold tasks
+    clamped to their answer."""
+    pv = project_votes(project) if pv is None else pv
     v = pv.votes
     if len(v) == 0:
         return {}
     classes = [c.value for c in Choice]
     tasks, t_idx = np.unique(v.task, return_inverse=True)
     people, u_idx = np.unique(v.annotator, return_inverse=True)
-    labels = np.array([classes.index(c) for c in v.choice])
-    gold = {int(t): classes.index(g) for t, g in zip(t_idx, v.gold, strict=True) if g}
+    code = {c: k for k, c in enumerate(classes)}
+    labels = np.array([code[c] for c in v.choice], dtype=np.int64)
+    gold_rows = np.flatnonzero(v.gold != "")
+    gold = {int(t_idx[r]): code[v.gold[r]] for r in gold_rows}
     res = dawid_skene(
         t_idx, u_idx, labels, n_tasks=len(tasks), n_annotators=len(people), n_classes=len(classes), gold=gold
     )
@@ -218,73 +153,96 @@ def _usernames(ids) -> dict[int, str]:
     return dict(get_user_model().objects.filter(pk__in=list(ids)).values_list("pk", "username"))
 
 
-def annotator_table(project: Project) -> dict:
+def open_flag_reasons(project: Project) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for a, reason in AnnotatorFlag.objects.filter(project=project, status=FlagStatus.OPEN).values_list(
+        "annotator_id", "reason"
+    ):
+        out.setdefault(a, []).append(reason)
+    return out
+
+
+def annotator_table(
+    project: Project, *, pv: ProjectVotes | None = None, reliability: dict[int, float] | None = None
+) -> dict:
     """Per-annotator statistics, reliability and open flags, plus the project's median time per task."""
-
-    def compute() -> dict:
-        settings = quality_settings(project)
-        pv = project_votes(project)
-        loo = loo_consensus_agreement(pv.votes)
-        stats = annotator_stats(pv.votes, fast_ms=settings.fast_ms, loo=loo)
-        reliability = annotator_reliability(project=project)
-        names = _usernames(s.annotator for s in stats)
-        open_flags: dict[int, list[str]] = {}
-        for a, reason in AnnotatorFlag.objects.filter(project=project, status=FlagStatus.OPEN).values_list(
-            "annotator_id", "reason"
-        ):
-            open_flags.setdefault(a, []).append(reason)
-        rows = [
-            {
-                **s.as_dict(),
-                "username": names.get(s.annotator, str(s.annotator)),
-                "reliability": reliability.get(s.annotator),
-                "open_flags": sorted(open_flags.get(s.annotator, [])),
-                "quarantined": s.annotator in open_flags,
-            }
-            for s in stats
-        ]
-        times = pv.votes.time_ms
-        return {
-            "project_median_time_ms": float(np.median(times)) if len(times) else None,
-            "annotators": rows,
+    settings = quality_settings(project)
+    pv = project_votes(project) if pv is None else pv
+    loo = loo_consensus_agreement(pv.votes)
+    stats = annotator_stats(pv.votes, fast_ms=settings.fast_ms, loo=loo)
+    reliability = annotator_reliability(project=project, pv=pv) if reliability is None else reliability
+    names = _usernames(s.annotator for s in stats)
+    open_flags = open_flag_reasons(project)
+    rows = [
+        {
+            **s.as_dict(),
+            "username": names.get(s.annotator, str(s.annotator)),
+            "reliability": reliability.get(s.annotator),
+            "open_flags": sorted(open_flags.get(s.annotator, [])),
+            "quarantined": s.annotator in open_flags,
         }
-
-    return _cached(project, "annotators", compute, flags=True)
+        for s in stats
+    ]
+    times = pv.votes.time_ms
+    return {
+        "project_median_time_ms": float(np.median(times)) if len(times) else None,
+        "annotators": rows,
+    }
 
 
 def annotator_detail(project: Project, annotator_id: int) -> dict | None:
-    """One annotator's statistics, drift test path, reliability and flag history; None if no judgments."""
+    """One annotator's statistics, drift test path, reliability and flag history; None if no judgments.
+
+    Reads the annotator's own tasks only (their judgments and the others' on the same tasks, all the
+    leave-one-out consensus needs); reliability and the project median come from the stored report."""
     settings = quality_settings(project)
-    pv = project_votes(project)
-    mask = pv.votes.annotator == annotator_id
-    if not mask.any():
+    pv = annotator_task_votes(project, annotator_id)
+    positions = np.flatnonzero(pv.votes.annotator == annotator_id)
+    if len(positions) == 0:
         return None
     loo = loo_consensus_agreement(pv.votes)
-    stats, drift = annotator_window_stats(pv, loo, annotator_id, since=None, settings=settings)
-    times = pv.votes.time_ms
+    stats, drift = annotator_window_stats(pv, loo, positions, since=None, settings=settings)
+    report = quality_report_read(project)
+    payload = report.payload if report else {}
     return {
         "annotator": annotator_id,
         "username": _usernames([annotator_id]).get(annotator_id, str(annotator_id)),
         "stats": stats.as_dict(),
-        "reliability": annotator_reliability(project=project).get(annotator_id),
+        "reliability": payload.get("reliability", {}).get(str(annotator_id)),
         "drift": drift,
-        "times_ms": [int(t) for t in pv.votes.time_ms[mask]],
-        "project_median_time_ms": float(np.median(times)),
+        "times_ms": [int(t) for t in pv.votes.time_ms[positions]],
+        "project_median_time_ms": payload.get("annotator_table", {}).get("project_median_time_ms"),
         "settings": settings.as_dict(),
     }
 
 
+def annotator_positions(pv: ProjectVotes) -> dict[int, np.ndarray]:
+    """Each annotator's rows of ``pv`` in time order (one stable sort for all of them)."""
+    annotators, positions = group_indices(pv.votes.annotator)
+    return {int(a): p for a, p in zip(annotators, positions, strict=True)}
+
+
 def annotator_window_stats(
-    pv: ProjectVotes, loo: np.ndarray, annotator_id: int, *, since: float | None, settings: QualitySettings
+    pv: ProjectVotes,
+    loo: np.ndarray,
+    positions: np.ndarray,
+    *,
+    since: float | None,
+    settings: QualitySettings,
+    signal: np.ndarray | None = None,
 ) -> tuple[AnnotatorStats | None, dict]:
-    """Statistics and drift test of one annotator over judgments created after ``since`` (epoch seconds)."""
-    mask = pv.votes.annotator == annotator_id
+    """Statistics and drift test of one annotator (their rows ``positions`` of ``pv``, in time order) over
+    judgments created after ``since`` (epoch seconds). ``signal`` is ``quality_signal`` of all of ``pv``
+    (computed here when not given; pass it when looping over annotators)."""
     if since is not None:
-        mask &= pv.votes.created > since
-    if not mask.any():
+        positions = positions[pv.votes.created[positions] > since]
+    if len(positions) == 0:
         return None, {}
-    (stats,) = annotator_stats(pv.votes.subset(mask), fast_ms=settings.fast_ms, loo=loo[mask])
-    signal = quality_signal(pv.votes, loo)[mask]
+    (stats,) = annotator_stats(pv.votes.subset(positions), fast_ms=settings.fast_ms, loo=loo[positions])
+    if signal is None:
+        signal = quality_signal(pv.votes.subset(positions), loo[positions])
+    else:
+        signal = signal[positions]
     drift = drift_test(
         signal,
         window=settings.drift_window,
@@ -300,31 +258,122 @@ def annotator_window_stats(
 
 
 def model_leaderboard(
-    project: Project, *, n_boot: int | None = None, include_quarantined: bool = False
+    project: Project,
+    *,
+    n_boot: int | None = None,
+    include_quarantined: bool = False,
+    quarantined: set[int] | None = None,
 ) -> dict:
     """Bradley-Terry leaderboard of the candidates' source models from the project's judgments.
 
     A wins -> 1, B wins -> 0, tie and "both bad" -> 0.5 (half a win each). Tasks whose candidates come from the
     same model, or from an unnamed one, carry no information and are left out; so are swapped repeats (the
     same annotator re-asked the same pair: counting them would double that vote) and quarantined work unless
-    ``include_quarantined``."""
+    ``include_quarantined``. The judgments arrive counted per (model A, model B, answer) from SQL."""
     settings = quality_settings(project)
     n_boot = settings.bootstrap_samples if n_boot is None else n_boot
+    excluded: set[int] = set()
+    if not include_quarantined:
+        excluded = quarantined_annotator_ids(project) if quarantined is None else quarantined
+    rows = leaderboard_counts(project, exclude_annotators=excluded)
+    if not rows:
+        return {"n_comparisons": 0, "models": [], "order": [], "win_rate": [], "pair_games": []}
+    model_a = np.array([r[0] for r in rows], dtype=object)
+    model_b = np.array([r[1] for r in rows], dtype=object)
+    outcome = np.array([1.0 if r[2] == "A" else 0.0 if r[2] == "B" else 0.5 for r in rows])
+    weight = np.array([r[3] for r in rows], dtype=float)
+    board = leaderboard(model_a, model_b, outcome, n_boot=n_boot, l2=settings.leaderboard_l2, weight=weight)
+    return board.as_dict()
 
-    def compute() -> dict:
-        pv = project_votes(project)
-        v = pv.votes
-        keep = (pv.model_a != pv.model_b) & (pv.model_a != UNKNOWN_MODEL) & (pv.model_b != UNKNOWN_MODEL)
-        keep &= pv.kind != TaskKind.REPEAT
-        if not include_quarantined:
-            quarantined = np.array(sorted(quarantined_annotator_ids(project)), dtype=np.int64)
-            keep &= ~np.isin(v.annotator, quarantined)
-        if not keep.any():
-            return {"n_comparisons": 0, "models": [], "order": [], "win_rate": [], "pair_games": []}
-        outcome = np.where(v.choice[keep] == "A", 1.0, np.where(v.choice[keep] == "B", 0.0, 0.5))
-        board = leaderboard(
-            pv.model_a[keep], pv.model_b[keep], outcome, n_boot=n_boot, l2=settings.leaderboard_l2
-        )
-        return board.as_dict()
 
-    return _cached(project, "leaderboard", compute, n_boot, include_quarantined, flags=True)
+# ---------------------------------------------------------------------------------------------------------------
+# The stored report
+
+
+@dataclass(frozen=True)
+class QualityReportView:
+    """The stored report with what a page says about its freshness."""
+
+    report: ProjectQualityReport
+    new_judgments: int
+    """Counted judgments added since the report (capped at ``NEW_SINCE_CAP``)."""
+
+    @property
+    def payload(self) -> dict:
+        return self.report.payload
+
+    @property
+    def computed_at(self) -> datetime | None:
+        return self.report.computed_at
+
+    @property
+    def new_judgments_display(self) -> str:
+        return f"{NEW_SINCE_CAP:,}+" if self.new_judgments >= NEW_SINCE_CAP else f"{self.new_judgments:,}"
+
+    @property
+    def recompute_pending(self) -> bool:
+        r = self.report
+        return r.requested_at is not None and (r.computed_at is None or r.requested_at > r.computed_at)
+
+    def as_dict(self) -> dict:
+        r = self.report
+        return {
+            "computed_at": r.computed_at.isoformat() if r.computed_at else None,
+            "judgment_count": r.judgment_count,
+            "new_judgments_since": self.new_judgments,
+            "new_judgments_since_capped": self.new_judgments >= NEW_SINCE_CAP,
+            "duration_ms": r.duration_ms,
+            "recompute_requested_at": r.requested_at.isoformat() if self.recompute_pending else None,
+        }
+
+
+def new_judgments_since(project: Project, last_judgment_id: int) -> int:
+    """Counted judgments with an id above ``last_judgment_id``, up to ``NEW_SINCE_CAP`` (a primary-key range
+    scan, bounded by the cap, not a count over the project)."""
+    return (
+        counted_judgments(project)
+        .filter(id__gt=last_judgment_id)
+        .order_by("id")
+        .values("id")[:NEW_SINCE_CAP]
+        .count()
+    )
+
+
+def quality_report_read(project: Project) -> QualityReportView | None:
+    """The project's stored quality report and its freshness, or None before the first computation."""
+    report = ProjectQualityReport.objects.filter(project=project).first()
+    if report is None:
+        return None
+    return QualityReportView(
+        report=report, new_judgments=new_judgments_since(project, report.last_judgment_id)
+    )
+
+
+def inline_compute_allowed(project: Project) -> bool:
+    """Small projects (at most ``PREFLAB_QUALITY_INLINE_MAX_JUDGMENTS`` counted judgments, checked with a
+    bounded count) may have a stale report recomputed while the page waits: it costs a fraction of a second
+    and keeps small projects and the demo live. Larger ones wait for the job."""
+    limit = int(getattr(django_settings, "PREFLAB_QUALITY_INLINE_MAX_JUDGMENTS", 0))
+    if limit <= 0:
+        return False
+    return counted_judgments(project).values("id")[: limit + 1].count() <= limit
+
+
+def judgments_covered(project: Project) -> tuple[int, int]:
+    """(count, highest id) of the project's counted judgments: what a report computed now covers."""
+    agg = counted_judgments(project).aggregate(n=Count("id"), last=Max("id"))
+    return int(agg["n"] or 0), int(agg["last"] or 0)
+
+
+def report_annotator_rows(view: QualityReportView, project: Project) -> list[dict]:
+    """The stored annotator rows with today's open flags (flags are few and change between reports)."""
+    open_flags = open_flag_reasons(project)
+    rows = view.payload.get("annotator_table", {}).get("annotators", [])
+    return [
+        {
+            **r,
+            "open_flags": sorted(open_flags.get(r["annotator"], [])),
+            "quarantined": r["annotator"] in open_flags,
+        }
+        for r in rows
+    ]

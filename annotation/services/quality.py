@@ -14,14 +14,16 @@ from django.utils import timezone
 
 from annotation.auth import has_role
 from annotation.models import AnnotatorFlag, FlagStatus, Project, ProjectMembership, Role
-from annotation.quality.annotators import loo_consensus_agreement
+from annotation.quality.annotators import loo_consensus_agreement, quality_signal
 from annotation.quality.flags import REASONS, flag_reasons
 from annotation.selectors.quality import (
+    annotator_positions,
     annotator_reliability,
     annotator_window_stats,
-    project_votes,
+    quality_report_read,
     quality_settings,
 )
+from annotation.selectors.quality_data import ProjectVotes, project_votes
 
 
 def can_review_quality(user, project: Project) -> bool:
@@ -38,20 +40,36 @@ def can_review_quality(user, project: Project) -> bool:
     )
 
 
+def _stored_reliability(project: Project) -> dict[int, float] | None:
+    view = quality_report_read(project)
+    if view is None or "reliability" not in view.payload:
+        return None
+    return {int(k): v for k, v in view.payload["reliability"].items()}
+
+
 @transaction.atomic
-def flags_refresh(*, project: Project) -> list[AnnotatorFlag]:
+def flags_refresh(
+    *, project: Project, pv: ProjectVotes | None = None, reliability: dict[int, float] | None = None
+) -> list[AnnotatorFlag]:
     """Evaluate every flag rule for every annotator of the project and open the flags that fire.
 
-    An annotator who already has an open flag for a reason gets no duplicate. Returns the new flags."""
+    An annotator who already has an open flag for a reason gets no duplicate. Returns the new flags. The
+    quality job passes the votes and reliabilities it has just computed; otherwise the votes are read here
+    and the reliabilities come from the stored report (computed afresh when there is none)."""
     # Serialise refreshes of one project so two workers do not raise the same flag twice.
     Project.objects.select_for_update().filter(pk=project.pk).first()
     settings = quality_settings(project)
-    pv = project_votes(project)
+    pv = project_votes(project) if pv is None else pv
     if len(pv.votes) == 0:
         return []
     loo = loo_consensus_agreement(pv.votes)
-    reliability = annotator_reliability(project=project)
+    signal = quality_signal(pv.votes, loo)
+    if reliability is None:
+        reliability = _stored_reliability(project)
+    if reliability is None:
+        reliability = annotator_reliability(project=project, pv=pv)
     project_median = float(np.median(pv.votes.time_ms))
+    positions = annotator_positions(pv)
 
     open_reasons: set[tuple[int, str]] = set()
     last_cleared: dict[tuple[int, str], float] = {}
@@ -65,13 +83,15 @@ def flags_refresh(*, project: Project) -> list[AnnotatorFlag]:
             last_cleared[key] = max(last_cleared.get(key, 0.0), cleared_at.timestamp())
 
     created: list[AnnotatorFlag] = []
-    for annotator_id in np.unique(pv.votes.annotator).tolist():
+    for annotator_id, rows in positions.items():
         # One evaluation per distinct window start (all work, or work since a clearance of some reason).
         windows: dict[float | None, list[str]] = {}
         for reason in REASONS:
             windows.setdefault(last_cleared.get((annotator_id, reason)), []).append(reason)
         for since, reasons in windows.items():
-            stats, drift = annotator_window_stats(pv, loo, annotator_id, since=since, settings=settings)
+            stats, drift = annotator_window_stats(
+                pv, loo, rows, since=since, settings=settings, signal=signal
+            )
             if stats is None:
                 continue
             for reason, evidence in flag_reasons(

@@ -386,6 +386,20 @@ def _delta_squared(values: np.ndarray, marginals: np.ndarray, level: str) -> np.
     raise ValueError(f"unknown level of measurement {level!r}")
 
 
+def _delta_squared_batch(values: np.ndarray, marginals: np.ndarray, level: str) -> np.ndarray:
+    """:func:`_delta_squared` for each row of ``marginals`` (R, V) at once: (R, V, V)."""
+    r, v = marginals.shape
+    if level in ("nominal", "interval"):
+        return np.broadcast_to(_delta_squared(values, np.zeros(v), level), (r, v, v))
+    if level == "ordinal":
+        cum = np.concatenate([np.zeros((r, 1)), np.cumsum(marginals, axis=1)], axis=1)
+        lo = np.minimum.outer(np.arange(v), np.arange(v))
+        hi = np.maximum.outer(np.arange(v), np.arange(v))
+        between = cum[:, hi + 1] - cum[:, lo]
+        return (between - (marginals[:, :, None] + marginals[:, None, :]) / 2.0) ** 2
+    raise ValueError(f"unknown level of measurement {level!r}")
+
+
 def unit_coincidences(counts: np.ndarray) -> np.ndarray:
     """Per-unit coincidence matrices o_ck = n_c n_k (c != k) or n_c (n_c - 1) (c == k), divided by m_u - 1."""
     m_u = counts.sum(axis=1)
@@ -420,14 +434,13 @@ def _alpha_stat(counts: np.ndarray, values: np.ndarray, level: str) -> Callable[
         o = (w @ per_unit).reshape(len(w), len(values), len(values))
         n_c = o.sum(axis=2)
         n = n_c.sum(axis=1)
-        out = np.empty(len(w))
-        for r in range(len(w)):
-            d2 = _delta_squared(values, n_c[r], level)
-            d_o = (o[r] * d2).sum()
-            d_e = (np.outer(n_c[r], n_c[r]) * d2).sum()
-            # alpha = 1 - D_o / D_e with D_o = d_o / n and D_e = d_e / (n (n - 1)).
-            out[r] = 1.0 - (n[r] - 1.0) * d_o / d_e if d_e > 0 else (1.0 if d_o == 0 else np.nan)
-        return out
+        d2 = _delta_squared_batch(values, n_c, level)  # (replicates, V, V)
+        d_o = (o * d2).sum(axis=(1, 2))
+        d_e = (n_c[:, :, None] * n_c[:, None, :] * d2).sum(axis=(1, 2))
+        # alpha = 1 - D_o / D_e with D_o = d_o / n and D_e = d_e / (n (n - 1)).
+        with np.errstate(invalid="ignore", divide="ignore"):
+            alpha = 1.0 - (n - 1.0) * d_o / d_e
+        return np.where(d_e > 0, alpha, np.where(d_o == 0, 1.0, np.nan))
 
     return stat
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import binom
 
 MIRROR = {"A": "B", "B": "A", "tie": "tie", "both_bad": "both_bad"}
 
@@ -119,11 +119,16 @@ def repeat_pairs(votes: Votes) -> list[tuple[int, int, bool]]:
 
 
 def position_bias(n_a: int, n_b: int) -> dict:
-    """Share of "A" among decisive (A or B) answers and a two-sided exact binomial test against 1/2."""
+    """Share of "A" among decisive (A or B) answers and a two-sided exact binomial test against 1/2.
+
+    Under p = 1/2 the binomial is symmetric, so the exact two-sided p-value (the probability of outcomes no
+    likelier than the one seen, as ``scipy.stats.binomtest`` sums it) is twice the smaller tail, capped at 1:
+    one CDF evaluation instead of binomtest's search, which matters with a thousand annotators."""
     n = n_a + n_b
     if n == 0:
         return {"share_a": None, "n": 0, "p_value": None}
-    return {"share_a": n_a / n, "n": n, "p_value": float(binomtest(n_a, n, 0.5).pvalue)}
+    p_value = 1.0 if 2 * n_a == n else min(1.0, 2.0 * float(binom.cdf(min(n_a, n_b), n, 0.5)))
+    return {"share_a": n_a / n, "n": n, "p_value": p_value}
 
 
 def bernoulli_cusum(x: np.ndarray, p0: float, p1: float) -> np.ndarray:

@@ -56,23 +56,24 @@ def dawid_skene(
         post[gold_t, gold_k] = 1.0
 
     iterations = 0
+    cell = u * n_classes + lab  # (annotator, answer) of each vote, fixed across iterations
     for iterations in range(1, max_iter + 1):  # noqa: B007 - the count is reported
-        # M-step
+        # M-step: conf[u, k, l] += posterior of class k of the task of every vote (u, l).
         priors = post.sum(axis=0) + smoothing
         priors /= priors.sum()
         conf = np.full((n_annotators, n_classes, n_classes), smoothing / n_classes)
         conf[:, np.arange(n_classes), np.arange(n_classes)] += smoothing  # mild prior towards being right
-        cell = u * n_classes + lab
+        post_of_vote = post.T[:, t]  # (classes, votes), one gather
         for k in range(n_classes):
             conf[:, k, :] += np.bincount(
-                cell, weights=post[t, k], minlength=n_annotators * n_classes
+                cell, weights=post_of_vote[k], minlength=n_annotators * n_classes
             ).reshape(n_annotators, n_classes)
         conf /= conf.sum(axis=2, keepdims=True)
-        # E-step
+        # E-step: log posterior of class k = log prior + sum over the task's votes of log conf[u, k, l].
         log_post = np.tile(np.log(priors), (n_tasks, 1))
-        log_conf = np.log(conf)
+        log_conf_of_vote = np.log(conf).transpose(1, 0, 2).reshape(n_classes, -1)[:, cell]
         for k in range(n_classes):
-            log_post[:, k] += np.bincount(t, weights=log_conf[u, k, lab], minlength=n_tasks)
+            log_post[:, k] += np.bincount(t, weights=log_conf_of_vote[k], minlength=n_tasks)
         log_post -= log_post.max(axis=1, keepdims=True)
         new = np.exp(log_post)
         new /= new.sum(axis=1, keepdims=True)

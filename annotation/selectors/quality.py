@@ -38,15 +38,16 @@ from annotation.quality.dawid_skene import dawid_skene
 from annotation.quality.flags import QualitySettings
 from annotation.quality.leaderboard import leaderboard
 from annotation.selectors.quality_data import (
+    CHOICES,
     COUNTED_SOURCES,
+    AgreementGroup,
     ProjectVotes,
-    agreement_count_rows,
-    agreement_pair_tables,
+    agreement_groups,
     annotator_task_votes,
     counted_judgments,
     leaderboard_counts,
-    merge_pair_tables,
     project_votes,
+    task_batches,
 )
 
 __all__ = ["COUNTED_SOURCES", "ProjectVotes", "project_votes"]
@@ -82,43 +83,37 @@ def flag_list(*, project: Project, status: str | None = None, annotator_id: int 
 # Agreement
 
 
-def project_agreement(project: Project, *, n_boot: int | None = None) -> dict:
+def project_agreement(project: Project, *, n_boot: int | None = None, pv: ProjectVotes | None = None) -> dict:
     """Agreement over the project and per import batch (tasks outside any batch form batch ``null``), from
-    the per-task answer counts and the rater-pair tables that SQL aggregates (swapped repeats left out)."""
+    per-task answer counts and annotator-pair tables built from the sparse vote columns (swapped repeats
+    left out). ``pv``: the votes when the caller has them already (the quality job)."""
     settings = quality_settings(project)
     n_boot = settings.bootstrap_samples if n_boot is None else n_boot
-    groups = agreement_count_rows(project)
-    pairs = agreement_pair_tables(project)
+    pv = project_votes(project) if pv is None else pv
+    whole, batches = agreement_groups(pv, task_batches(project))
 
-    def summary(nominal, ordinal, tasks, pair_tables, seed: int) -> dict:
+    def summary(g: AgreementGroup, seed: int) -> dict:
         return agreement_from_counts(
-            nominal, ordinal, pair_tables, multiplicity=tasks, n_boot=n_boot, seed=seed
+            g.nominal, g.ordinal, g.pairs, multiplicity=g.tasks, n_boot=n_boot, seed=seed
         )
 
-    def size(g: dict) -> tuple[int, int]:
-        return int(g["tasks"].sum()), int((g["tasks"] * g["nominal"].sum(axis=1)).sum())
-
-    empty = {"nominal": np.zeros((0, 4)), "ordinal": np.zeros((0, 7)), "tasks": np.zeros(0)}
-    whole = {key: np.concatenate([g[key] for g in groups.values()] or [empty[key]]) for key in empty}
-    n_tasks, n_judgments = size(whole)
+    project_summary = summary(whole, 0)
     out = {
-        "n_judgments": n_judgments,
-        "n_tasks": n_tasks,
-        "project": summary(
-            whole["nominal"], whole["ordinal"], whole["tasks"], merge_pair_tables(list(pairs.values())), 0
-        ),
+        "n_judgments": whole.n_judgments,
+        "n_tasks": whole.n_tasks,
+        "project": project_summary,
         "batches": [],
     }
-    for batch in sorted(groups):
-        g = groups[batch]
-        b_tasks, b_judgments = size(g)
-        batch_pairs = pairs.get(batch) or merge_pair_tables([])
+    for batch in sorted(batches):
+        g = batches[batch]
+        # A project without imports is one batch equal to the whole (same rows, same seed 0): same numbers.
+        same = len(batches) == 1 and batch == 0
         out["batches"].append(
             {
                 "batch": batch or None,
-                "n_tasks": b_tasks,
-                "n_judgments": b_judgments,
-                **summary(g["nominal"], g["ordinal"], g["tasks"], batch_pairs, batch),
+                "n_tasks": g.n_tasks,
+                "n_judgments": g.n_judgments,
+                **(project_summary if same else summary(g, batch)),
             }
         )
     return out
@@ -137,10 +132,11 @@ def annotator_reliability(*, project: Project, pv: ProjectVotes | None = None) -
     if len(v) == 0:
         return {}
     classes = [c.value for c in Choice]
+    assert tuple(classes) == CHOICES  # vote codes are indices in CHOICES
     tasks, t_idx = np.unique(v.task, return_inverse=True)
     people, u_idx = np.unique(v.annotator, return_inverse=True)
     code = {c: k for k, c in enumerate(classes)}
-    labels = np.array([code[c] for c in v.choice], dtype=np.int64)
+    labels = pv.choice_code
     gold_rows = np.flatnonzero(v.gold != "")
     gold = {int(t_idx[r]): code[v.gold[r]] for r in gold_rows}
     res = dawid_skene(
@@ -258,11 +254,7 @@ def annotator_window_stats(
 
 
 def model_leaderboard(
-    project: Project,
-    *,
-    n_boot: int | None = None,
-    include_quarantined: bool = False,
-    quarantined: set[int] | None = None,
+    project: Project, *, n_boot: int | None = None, include_quarantined: bool = False
 ) -> dict:
     """Bradley-Terry leaderboard of the candidates' source models from the project's judgments.
 
@@ -270,20 +262,28 @@ def model_leaderboard(
     same model, or from an unnamed one, carry no information and are left out; so are swapped repeats (the
     same annotator re-asked the same pair: counting them would double that vote) and quarantined work unless
     ``include_quarantined``. The judgments arrive counted per (model A, model B, answer) from SQL."""
+    return model_leaderboards(project, n_boot=n_boot)[
+        "with_quarantined" if include_quarantined else "default"
+    ]
+
+
+def model_leaderboards(project: Project, *, n_boot: int | None = None) -> dict[str, dict]:
+    """Both leaderboards (``default``: quarantined work left out; ``with_quarantined``) from one SQL pass."""
     settings = quality_settings(project)
     n_boot = settings.bootstrap_samples if n_boot is None else n_boot
-    excluded: set[int] = set()
-    if not include_quarantined:
-        excluded = quarantined_annotator_ids(project) if quarantined is None else quarantined
-    rows = leaderboard_counts(project, exclude_annotators=excluded)
-    if not rows:
-        return {"n_comparisons": 0, "models": [], "order": [], "win_rate": [], "pair_games": []}
-    model_a = np.array([r[0] for r in rows], dtype=object)
-    model_b = np.array([r[1] for r in rows], dtype=object)
-    outcome = np.array([1.0 if r[2] == "A" else 0.0 if r[2] == "B" else 0.5 for r in rows])
-    weight = np.array([r[3] for r in rows], dtype=float)
-    board = leaderboard(model_a, model_b, outcome, n_boot=n_boot, l2=settings.leaderboard_l2, weight=weight)
-    return board.as_dict()
+    rows = leaderboard_counts(project, quarantined=quarantined_annotator_ids(project))
+
+    def board(selected: list) -> dict:
+        if not selected:
+            return {"n_comparisons": 0, "models": [], "order": [], "win_rate": [], "pair_games": []}
+        model_a = np.array([r[0] for r in selected], dtype=object)
+        model_b = np.array([r[1] for r in selected], dtype=object)
+        outcome = np.array([1.0 if r[2] == "A" else 0.0 if r[2] == "B" else 0.5 for r in selected])
+        weight = np.array([r[4] for r in selected], dtype=float)
+        fit = leaderboard(model_a, model_b, outcome, n_boot=n_boot, l2=settings.leaderboard_l2, weight=weight)
+        return fit.as_dict()
+
+    return {"default": board([r for r in rows if not r[3]]), "with_quarantined": board(rows)}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -17,16 +17,15 @@ and annotator statistics but not for agreement (they duplicate a task).
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
-from django.db.models import Case, Count, F, IntegerField, Q, Value, When
+from django.db.models import BooleanField, Case, Count, F, IntegerField, Q, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 
-from annotation.models import Choice, Judgment, JudgmentSource, Project, TaskKind
+from annotation.models import ComparisonTask, Judgment, JudgmentSource, Project, TaskKind
 from annotation.quality.agreement import NOMINAL_CODES, PairTables
 from annotation.quality.annotators import Votes
 
@@ -53,41 +52,36 @@ def _code(field: str, labels: tuple[str, ...], default: int = -1) -> Case:
 # Moving integer columns
 
 
-def int_columns(queryset, names: list[str]) -> np.ndarray:
-    """The ``names`` columns of a ``values()`` queryset as an (rows, len(names)) int64 array.
+ROWS_PER_CHUNK = 1_000_000
+"""Rows packed into one bytea value by ``int_columns`` (80 MB for ten columns; PostgreSQL caps a value at 1 GB)."""
 
-    PostgreSQL: one binary ``COPY`` of the queryset's own SQL, parsed by numpy (a million rows in well under
-    a second, a few bytes of Python memory per row). Other databases (the embedded SQLite default, small by
-    design): the ordinary cursor. Every column must be an integer and never NULL."""
-    qs = queryset.values(*names)
+
+def int_columns(queryset, names: list[str]) -> np.ndarray:
+    """The ``names`` columns of a ``values()`` queryset as an (rows, len(names)) int64 array, in no
+    particular order. ``names[0]`` must be a unique integer key (it spreads the rows over chunks).
+
+    PostgreSQL: the database packs the rows into big-endian int8 records (``int8send``) and concatenates
+    them into one bytea per million rows (``string_agg``), which numpy reads in place: a million rows in one
+    round trip and no Python object per row (a cursor or a COPY costs one Python call per row). Other
+    databases (the embedded SQLite default, small by design): the ordinary cursor. Every column must be an
+    integer and never NULL."""
+    qs = queryset.values(*names).order_by()
     if connection.vendor != "postgresql":
         rows = list(qs.values_list(*names))
         return np.array(rows, dtype=np.int64).reshape(len(rows), len(names))
     sql, params = qs.query.sql_with_params()
-    cols = ", ".join(f'q."{name}"::bigint' for name in names)
-    buf = io.BytesIO()
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY (SELECT {cols} FROM ({sql}) q) TO STDOUT (FORMAT BINARY)", params) as cp,
-    ):
-        for block in cp:
-            buf.write(block)
-    data = buf.getbuffer()
-    # Header: 11-byte signature, int32 flags, int32 extension length (+ extension); trailer: int16 -1.
-    start = 19 + int.from_bytes(data[15:19], "big")
-    body = data[start : len(data) - 2]
-    dtype = np.dtype(
-        [("n", ">i2")] + [f for k in range(len(names)) for f in ((f"l{k}", ">i4"), (f"v{k}", ">i8"))]
-    )
-    rec = np.frombuffer(body, dtype=dtype)
-    if len(rec) and (
-        np.any(rec["n"] != len(names)) or any(np.any(rec[f"l{k}"] != 8) for k in range(len(names)))
-    ):
-        raise ValueError("COPY returned NULL or non-bigint columns")  # the queryset must coalesce its NULLs
-    out = np.empty((len(rec), len(names)), dtype=np.int64)
-    for k in range(len(names)):
-        out[:, k] = rec[f"v{k}"]
-    return out
+    record = " || ".join(f'int8send(q."{name}"::bigint)' for name in names)
+    chunks = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT string_agg({record}, ''::bytea) FROM ({sql}) q GROUP BY q.\"{names[0]}\" / %s",
+            [*params, ROWS_PER_CHUNK],
+        )
+        for (blob,) in cursor.fetchall():
+            chunks.append(np.frombuffer(blob, dtype=">i8").reshape(-1, len(names)).astype(np.int64))
+    if not chunks:
+        return np.zeros((0, len(names)), dtype=np.int64)
+    return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -100,6 +94,7 @@ class ProjectVotes:
 
     votes: Votes
     kind: np.ndarray
+    choice_code: np.ndarray  # index in CHOICES of each vote's answer
 
 
 VOTE_COLUMNS = [
@@ -132,8 +127,11 @@ def vote_rows(judgments) -> np.ndarray:
         ),
         repeat_of_or_0=Coalesce("task__repeat_of_id", 0),
         created_ms=_epoch_ms("created_at"),
-    ).order_by("created_at", "id")
-    return int_columns(qs, VOTE_COLUMNS)
+    )
+    rows = int_columns(qs, VOTE_COLUMNS)
+    return rows[
+        np.lexsort((rows[:, 0], rows[:, 6]))
+    ]  # time order (created, then id), as the drift test needs
 
 
 def _epoch_ms(field: str):
@@ -171,7 +169,9 @@ def votes_from_rows(rows: np.ndarray) -> ProjectVotes:
         gold=gold_labels[rows[:, 8]],
         repeat_of=rows[:, 9].copy(),
     )
-    return ProjectVotes(votes=votes, kind=np.array(KINDS, dtype=object)[rows[:, 7]])
+    return ProjectVotes(
+        votes=votes, kind=np.array(KINDS, dtype=object)[rows[:, 7]], choice_code=rows[:, 3].copy()
+    )
 
 
 def project_votes(project: Project) -> ProjectVotes:
@@ -200,85 +200,115 @@ def _batch_value(raw) -> int:
     return int(raw) if isinstance(raw, int | str) and str(raw).isdigit() else 0
 
 
-def agreement_count_rows(project: Project) -> dict[int, dict[str, np.ndarray]]:
-    """Per import batch (0: none): the distinct per-task count rows of the nominal answers (columns in
-    ``NOMINAL_CODES`` order) and of the signed strength scale, with how many tasks share each row.
-
-    Two aggregations in the database: answers per task, then tasks per distinct row of counts."""
-    per_task = (
-        counted_judgments(project)
-        .exclude(task__kind=TaskKind.REPEAT)
-        .annotate(batch=KeyTextTransform("import_batch", "task__metadata"))
-        .values("task_id", "batch")
-        .annotate(
-            **{f"c{k}": Count("id", filter=Q(choice=label)) for k, label in enumerate(CHOICES)},
-            **{name: Count("id", filter=_ordinal_q(v)) for name, v in ORDINAL_COLUMNS},
-        )
-        .order_by()
+def task_batches(project: Project) -> dict[int, int]:
+    """Task id -> import batch id, for the tasks that came from an import (the rest are batch 0)."""
+    rows = (
+        ComparisonTask.objects.filter(project=project, metadata__has_key="import_batch")
+        .annotate(batch=KeyTextTransform("import_batch", "metadata"))
+        .values_list("id", "batch")
     )
-    sql, params = per_task.query.sql_with_params()
-    counts = [f"c{k}" for k in range(len(CHOICES))] + [name for name, _ in ORDINAL_COLUMNS]
-    cols = ", ".join(f'q."{c}"' for c in ["batch", *counts])
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {cols}, COUNT(*) FROM ({sql}) q GROUP BY {cols}", params)
-        rows = cursor.fetchall()
-    out: dict[int, dict[str, list]] = {}
-    for batch, *values in rows:
-        group = out.setdefault(_batch_value(batch), {"nominal": [], "ordinal": [], "tasks": []})
-        group["nominal"].append(values[: len(CHOICES)])
-        group["ordinal"].append(values[len(CHOICES) : len(counts)])
-        group["tasks"].append(values[-1])
-    return {
-        batch: {
-            "nominal": np.array(g["nominal"], dtype=float).reshape(-1, len(CHOICES)),
-            "ordinal": np.array(g["ordinal"], dtype=float).reshape(-1, len(ORDINAL_COLUMNS)),
-            "tasks": np.array(g["tasks"], dtype=float),
-        }
-        for batch, g in out.items()
+    return {task: b for task, raw in rows.iterator(chunk_size=10_000) if (b := _batch_value(raw))}
+
+
+@dataclass(frozen=True)
+class AgreementGroup:
+    """One group of tasks (the project, or an import batch) as agreement needs it: the distinct per-task
+    count rows of the nominal answers and of the signed strength scale, how many tasks share each row, and
+    the annotator pairs' contingency tables."""
+
+    nominal: np.ndarray  # (rows, len(CHOICES))
+    ordinal: np.ndarray  # (rows, len(ORDINAL_COLUMNS))
+    tasks: np.ndarray  # (rows,) tasks with that row
+    pairs: PairTables
+
+    @property
+    def n_tasks(self) -> int:
+        return int(self.tasks.sum())
+
+    @property
+    def n_judgments(self) -> int:
+        return int((self.tasks * self.nominal.sum(axis=1)).sum())
+
+
+def agreement_groups(
+    pv: ProjectVotes, batches: dict[int, int]
+) -> tuple[AgreementGroup, dict[int, AgreementGroup]]:
+    """The whole project and each import batch (0: none) as :class:`AgreementGroup`, from the sparse vote
+    columns (swapped repeats left out): per-task counts by ``bincount``, the distinct rows by one ``unique``,
+    the pairs of annotators who share a task by comparing each vote with the next ones of its task."""
+    keep = pv.kind != TaskKind.REPEAT
+    task, annotator, code = pv.votes.task[keep], pv.votes.annotator[keep], pv.choice_code[keep]
+    strength = np.maximum(pv.votes.strength[keep], 1)  # a missing strength counts as 1 ("slightly")
+    tasks, t_idx = np.unique(task, return_inverse=True)
+    k, v = len(CHOICES), len(ORDINAL_COLUMNS)
+    nominal = np.bincount(t_idx * k + code, minlength=len(tasks) * k).reshape(len(tasks), k)
+    signed = np.where(
+        code == NOMINAL_CODES["A"], -strength, np.where(code == NOMINAL_CODES["B"], strength, 0)
+    )
+    on_scale = code != NOMINAL_CODES["both_bad"]
+    ordinal = np.bincount(t_idx[on_scale] * v + signed[on_scale] + 3, minlength=len(tasks) * v).reshape(
+        len(tasks), v
+    )
+    if batches:
+        keys = np.array(sorted(batches), dtype=np.int64)
+        vals = np.array([batches[t] for t in keys.tolist()], dtype=np.int64)
+        pos = np.minimum(np.searchsorted(keys, tasks), len(keys) - 1)
+        task_batch = np.where(keys[pos] == tasks, vals[pos], 0)
+    else:
+        task_batch = np.zeros(len(tasks), dtype=np.int64)
+    pairs = _pairs(t_idx, annotator, code, task_batch)
+
+    def group(mask: np.ndarray, pair_tables: PairTables) -> AgreementGroup:
+        rows, mult = np.unique(
+            np.concatenate([nominal[mask], ordinal[mask]], axis=1), axis=0, return_counts=True
+        )
+        return AgreementGroup(
+            rows[:, :k].astype(float), rows[:, k:].astype(float), mult.astype(float), pair_tables
+        )
+
+    per_batch = {
+        int(b): group(task_batch == b, pairs.get(int(b), _no_pairs())) for b in np.unique(task_batch)
     }
+    whole = group(np.ones(len(tasks), dtype=bool), merge_pair_tables(list(pairs.values())))
+    return whole, per_batch
 
 
-def _ordinal_q(value: int) -> Q:
-    """Judgments whose place on the signed strength scale is ``value`` (a missing strength counts as 1)."""
-    if value == 0:
-        return Q(choice=Choice.TIE)
-    side = Choice.A if value < 0 else Choice.B
-    strength = Q(strength=abs(value))
-    return Q(choice=side) & ((strength | Q(strength__isnull=True)) if abs(value) == 1 else strength)
-
-
-def agreement_pair_tables(project: Project) -> dict[int, PairTables]:
-    """Per import batch (0: none): the contingency tables of every annotator pair that shares a task, from
-    one self-join of the counted judgments on their (non-repeat) task, aggregated by pair and answers."""
-    # The ORM cannot join a queryset with itself; the self-join wraps the ORM's own SQL for the counted votes.
-    base = (
-        counted_judgments(project)
-        .exclude(task__kind=TaskKind.REPEAT)
-        .annotate(batch=KeyTextTransform("import_batch", "task__metadata"), code=_code("choice", CHOICES))
-        .values("task_id", "annotator_id", "batch", "code")
-        .order_by()
-    )
-    sql, params = base.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH v AS ({sql}) SELECT v1.batch, v1.annotator_id, v2.annotator_id, v1.code, v2.code, COUNT(*)"
-            " FROM v v1 JOIN v v2 ON v2.task_id = v1.task_id AND v2.annotator_id > v1.annotator_id"
-            " GROUP BY v1.batch, v1.annotator_id, v2.annotator_id, v1.code, v2.code",
-            params,
-        )
-        rows = cursor.fetchall()
+def _no_pairs() -> PairTables:
     k = len(CHOICES)
-    out: dict[int, PairTables] = {}
-    if not rows:
-        return out
-    batch = np.array([_batch_value(r[0]) for r in rows], dtype=np.int64)
-    data = np.array([r[1:] for r in rows], dtype=np.int64)
-    for b in np.unique(batch):
-        d = data[batch == b]
-        pairs, inverse = np.unique(d[:, :2], axis=0, return_inverse=True)
-        tables = np.zeros((len(pairs), k * k))
-        np.add.at(tables, (inverse.ravel(), d[:, 2] * k + d[:, 3]), d[:, 4])
-        out[int(b)] = PairTables(pairs[:, 0], pairs[:, 1], tables.reshape(len(pairs), k, k))
+    return PairTables(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, k, k)))
+
+
+def _pairs(t_idx: np.ndarray, annotator: np.ndarray, code: np.ndarray, task_batch: np.ndarray) -> dict:
+    """Per batch: contingency tables of the annotator pairs sharing a task (each task's votes in a run after
+    one sort; vote i pairs with i + d while the task is the same)."""
+    order = np.lexsort((annotator, t_idx))
+    t, a, c = t_idx[order], annotator[order], code[order]
+    k = len(CHOICES)
+    first, second = [], []
+    for d in range(1, len(t)):
+        same = np.flatnonzero(t[d:] == t[:-d])
+        if len(same) == 0:
+            break
+        first.append(same)
+        second.append(same + d)
+    if not first:
+        return {}
+    i, j = np.concatenate(first), np.concatenate(second)  # a[i] < a[j]: sorted by annotator within a task
+    people, ab = np.unique(np.stack([a[i], a[j]]), return_inverse=True)
+    ab = ab.reshape(2, -1)
+    batches, b_idx = np.unique(task_batch[t[i]], return_inverse=True)
+    n = len(people)
+    key = ((b_idx.ravel() * n + ab[0]) * n + ab[1]) * (k * k) + c[i] * k + c[j]
+    cells, counts = np.unique(key, return_counts=True)
+    pair_key, cell = cells // (k * k), cells % (k * k)
+    out = {}
+    for bi, batch in enumerate(batches.tolist()):
+        in_batch = (pair_key // (n * n)) == bi
+        pk = pair_key[in_batch] % (n * n)
+        distinct, inverse = np.unique(pk, return_inverse=True)
+        tables = np.zeros((len(distinct), k * k))
+        np.add.at(tables, (inverse.ravel(), cell[in_batch]), counts[in_batch])
+        out[int(batch)] = PairTables(people[distinct // n], people[distinct % n], tables.reshape(-1, k, k))
     return out
 
 
@@ -286,8 +316,9 @@ def merge_pair_tables(groups: list[PairTables]) -> PairTables:
     """One set of pair tables from several (a pair present in two batches has its tables summed)."""
     groups = [g for g in groups if len(g)]
     if not groups:
-        k = len(CHOICES)
-        return PairTables(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, k, k)))
+        return _no_pairs()
+    if len(groups) == 1:
+        return groups[0]
     ab = np.concatenate([np.stack([g.rater_a, g.rater_b], axis=1) for g in groups])
     tables = np.concatenate([g.tables for g in groups])
     pairs, inverse = np.unique(ab, axis=0, return_inverse=True)
@@ -300,22 +331,28 @@ def merge_pair_tables(groups: list[PairTables]) -> PairTables:
 # Leaderboard: outcome counts per model pair
 
 
-def leaderboard_counts(
-    project: Project, *, exclude_annotators: set[int] | frozenset[int] = frozenset()
-) -> list:
-    """(model of A, model of B, choice, judgments) over the counted, non-repeat judgments of the project whose
-    candidates come from two different named models (what the Bradley-Terry fit needs), grouped in SQL."""
+def leaderboard_counts(project: Project, *, quarantined: set[int] | frozenset[int] = frozenset()) -> list:
+    """(model of A, model of B, choice, by a quarantined annotator, judgments) over the counted, non-repeat
+    judgments of the project whose candidates come from two different named models (what the Bradley-Terry
+    fit needs), grouped in SQL: one pass serves the board with and without quarantined work."""
     qs = (
         counted_judgments(project)
         .exclude(task__kind=TaskKind.REPEAT)
         .exclude(task__candidate_a__model_name="")
         .exclude(task__candidate_b__model_name="")
         .exclude(task__candidate_a__model_name=F("task__candidate_b__model_name"))
+        .annotate(
+            quarantined=Case(
+                When(annotator_id__in=sorted(quarantined) or [0], then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+        )
     )
-    if exclude_annotators:
-        qs = qs.exclude(annotator_id__in=sorted(exclude_annotators))
     return list(
-        qs.values_list("task__candidate_a__model_name", "task__candidate_b__model_name", "choice")
+        qs.values_list(
+            "task__candidate_a__model_name", "task__candidate_b__model_name", "choice", "quarantined"
+        )
         .annotate(n=Count("id"))
         .order_by()
     )

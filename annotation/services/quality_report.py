@@ -19,7 +19,7 @@ from annotation.selectors.quality import (
     annotator_table,
     inline_compute_allowed,
     judgments_covered,
-    model_leaderboard,
+    model_leaderboards,
     project_agreement,
     quality_report_read,
     quality_settings,
@@ -44,17 +44,18 @@ def quality_payload(project: Project, *, raise_flags: bool = False) -> tuple[dic
     if raise_flags:
         flags_refresh(project=project, pv=pv, reliability=reliability)
     table = annotator_table(project, pv=pv, reliability=reliability)
-    del pv  # the biggest object; free it before the agreement and leaderboard reads
-    quarantined = quarantined_annotator_ids(project)
+    agreement = project_agreement(project, pv=pv)
+    del pv  # the biggest object; free it before the leaderboard read
+    boards = model_leaderboards(project)
     payload = {
         "n_boot": settings.bootstrap_samples,
         "settings": settings.as_dict(),
-        "agreement": project_agreement(project),
+        "agreement": agreement,
         "annotator_table": table,
         "reliability": {str(k): v for k, v in reliability.items()},
-        "leaderboard": model_leaderboard(project, quarantined=quarantined),
-        "leaderboard_with_quarantined": model_leaderboard(project, include_quarantined=True),
-        "quarantined": sorted(quarantined),
+        "leaderboard": boards["default"],
+        "leaderboard_with_quarantined": boards["with_quarantined"],
+        "quarantined": sorted(quarantined_annotator_ids(project)),
     }
     return _jsonable(payload), judgment_count, last_id
 

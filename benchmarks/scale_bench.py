@@ -60,10 +60,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def prepare(project):
-    """Users of each role, and a review queue: 2,000 complete tasks marked as disagreeing."""
+    """Users of each role, and a review queue: 2,000 complete tasks marked as disagreeing. The builder's
+    answers cycle A, B, tie on every task, so nobody agrees with anybody: the consensus rule is switched off,
+    or every annotator would be quarantined and the leaderboard page would have nothing to show."""
     from django.contrib.auth.models import Group, User
 
-    from annotation.models import ComparisonTask, ProjectMembership, Role, TaskStatus
+    from annotation.models import AnnotatorFlag, ComparisonTask, ProjectMembership, Role, TaskStatus
+
+    project.quality_settings = {"consensus_min": 0.0}
+    project.save(update_fields=["quality_settings"])
+    AnnotatorFlag.objects.filter(project=project).delete()
 
     users = {}
     for role in (Role.ANNOTATOR, Role.REVIEWER, Role.ENGINEER):

@@ -159,13 +159,17 @@ def open_flag_reasons(project: Project) -> dict[int, list[str]]:
 
 
 def annotator_table(
-    project: Project, *, pv: ProjectVotes | None = None, reliability: dict[int, float] | None = None
+    project: Project,
+    *,
+    pv: ProjectVotes | None = None,
+    reliability: dict[int, float] | None = None,
+    stats: list[AnnotatorStats] | None = None,
 ) -> dict:
     """Per-annotator statistics, reliability and open flags, plus the project's median time per task."""
     settings = quality_settings(project)
     pv = project_votes(project) if pv is None else pv
-    loo = loo_consensus_agreement(pv.votes)
-    stats = annotator_stats(pv.votes, fast_ms=settings.fast_ms, loo=loo)
+    if stats is None:
+        stats = annotator_stats(pv.votes, fast_ms=settings.fast_ms, loo=loo_consensus_agreement(pv.votes))
     reliability = annotator_reliability(project=project, pv=pv) if reliability is None else reliability
     names = _usernames(s.annotator for s in stats)
     open_flags = open_flag_reasons(project)
@@ -226,15 +230,18 @@ def annotator_window_stats(
     since: float | None,
     settings: QualitySettings,
     signal: np.ndarray | None = None,
+    stats: AnnotatorStats | None = None,
 ) -> tuple[AnnotatorStats | None, dict]:
     """Statistics and drift test of one annotator (their rows ``positions`` of ``pv``, in time order) over
     judgments created after ``since`` (epoch seconds). ``signal`` is ``quality_signal`` of all of ``pv``
-    (computed here when not given; pass it when looping over annotators)."""
+    (computed here when not given; pass it when looping over annotators); ``stats`` the statistics when the
+    caller has them already."""
     if since is not None:
         positions = positions[pv.votes.created[positions] > since]
     if len(positions) == 0:
         return None, {}
-    (stats,) = annotator_stats(pv.votes.subset(positions), fast_ms=settings.fast_ms, loo=loo[positions])
+    if stats is None:
+        (stats,) = annotator_stats(pv.votes.subset(positions), fast_ms=settings.fast_ms, loo=loo[positions])
     if signal is None:
         signal = quality_signal(pv.votes.subset(positions), loo[positions])
     else:

@@ -49,13 +49,18 @@ def _stored_reliability(project: Project) -> dict[int, float] | None:
 
 @transaction.atomic
 def flags_refresh(
-    *, project: Project, pv: ProjectVotes | None = None, reliability: dict[int, float] | None = None
+    *,
+    project: Project,
+    pv: ProjectVotes | None = None,
+    reliability: dict[int, float] | None = None,
+    all_time_stats: dict | None = None,
 ) -> list[AnnotatorFlag]:
     """Evaluate every flag rule for every annotator of the project and open the flags that fire.
 
     An annotator who already has an open flag for a reason gets no duplicate. Returns the new flags. The
-    quality job passes the votes and reliabilities it has just computed; otherwise the votes are read here
-    and the reliabilities come from the stored report (computed afresh when there is none)."""
+    quality job passes the votes, reliabilities and all-time annotator statistics it has just computed;
+    otherwise the votes are read here and the reliabilities come from the stored report (computed afresh
+    when there is none)."""
     # Serialise refreshes of one project so two workers do not raise the same flag twice.
     Project.objects.select_for_update().filter(pk=project.pk).first()
     settings = quality_settings(project)
@@ -89,8 +94,9 @@ def flags_refresh(
         for reason in REASONS:
             windows.setdefault(last_cleared.get((annotator_id, reason)), []).append(reason)
         for since, reasons in windows.items():
+            known = (all_time_stats or {}).get(annotator_id) if since is None else None
             stats, drift = annotator_window_stats(
-                pv, loo, rows, since=since, settings=settings, signal=signal
+                pv, loo, rows, since=since, settings=settings, signal=signal, stats=known
             )
             if stats is None:
                 continue
@@ -110,7 +116,7 @@ def flags_refresh(
                     "rule_settings": settings.as_dict(),
                 }
                 created.append(
-                    AnnotatorFlag.objects.create(
+                    AnnotatorFlag(
                         project=project,
                         annotator_id=annotator_id,
                         reason=reason,
@@ -118,7 +124,7 @@ def flags_refresh(
                     )
                 )
                 open_reasons.add((annotator_id, reason))
-    return created
+    return AnnotatorFlag.objects.bulk_create(created)
 
 
 @transaction.atomic

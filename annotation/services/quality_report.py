@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import Project, ProjectQualityReport
+from annotation.quality.annotators import annotator_stats, loo_consensus_agreement
 from annotation.selectors.quality import (
     annotator_reliability,
     annotator_table,
@@ -41,9 +42,11 @@ def quality_payload(project: Project, *, raise_flags: bool = False) -> tuple[dic
     settings = quality_settings(project)
     pv = project_votes(project)
     reliability = annotator_reliability(project=project, pv=pv)
+    stats = annotator_stats(pv.votes, fast_ms=settings.fast_ms, loo=loo_consensus_agreement(pv.votes))
     if raise_flags:
-        flags_refresh(project=project, pv=pv, reliability=reliability)
-    table = annotator_table(project, pv=pv, reliability=reliability)
+        by_id = {s.annotator: s for s in stats}
+        flags_refresh(project=project, pv=pv, reliability=reliability, all_time_stats=by_id)
+    table = annotator_table(project, pv=pv, reliability=reliability, stats=stats)
     agreement = project_agreement(project, pv=pv)
     del pv  # the biggest object; free it before the leaderboard read
     boards = model_leaderboards(project)

@@ -8,9 +8,13 @@ views call one service each.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -59,8 +63,8 @@ def project_quality(request: HttpRequest, project_id: int) -> HttpResponse:
             "project_median_time_ms": payload.get("annotator_table", {}).get("project_median_time_ms"),
             "open_flags": flag_list(project=project, status=FlagStatus.OPEN),
             "settings": quality_settings(project).as_dict(),
-            "agreement_chart": charts.agreement_chart(agreement["project"]) if agreement else None,
-            "annotator_chart": charts.annotator_scatter(annotators) if annotators else None,
+            "agreement_chart": payload.get("charts", {}).get("agreement"),
+            "annotator_chart": payload.get("charts", {}).get("annotators"),
             "min_units": MIN_UNITS_FOR_INTERVAL,
             "pairs_shown": _weakest_pairs(agreement["project"]["cohen_kappa_pairs"]) if agreement else [],
         },
@@ -82,7 +86,7 @@ def annotator_quality(request: HttpRequest, project_id: int, annotator_id: int) 
             "detail": detail,
             "stats": detail["stats"],
             "flags": flag_list(project=project, annotator_id=annotator_id),
-            "charts": charts.annotator_detail_charts(detail, settings.fast_ms),
+            "charts": _detail_charts(detail, settings.fast_ms),
         },
     )
 
@@ -105,8 +109,8 @@ def leaderboard(request: HttpRequest, project_id: int) -> HttpResponse:
             "report": report,
             "board": board,
             "matrix_rows": rows,
-            "rating_chart": charts.leaderboard_chart(board["models"]),
-            "heatmap": charts.win_rate_heatmap(board["order"], board["win_rate"]),
+            "rating_chart": report.payload.get("charts", {}).get("leaderboard_ratings") if report else None,
+            "heatmap": report.payload.get("charts", {}).get("leaderboard_win_rates") if report else None,
         },
     )
 
@@ -150,6 +154,21 @@ def flag_create_view(request: HttpRequest, project_id: int, annotator_id: int) -
     )
     messages.success(request, f"{annotator.username} is quarantined until a reviewer clears the flag.")
     return redirect("annotation:quality-annotator", project_id=project.pk, annotator_id=annotator.pk)
+
+
+def _detail_charts(detail: dict, fast_ms: int) -> dict:
+    """The annotator page's charts, drawn once per distinct input (matplotlib takes a good part of a second
+    for three SVGs on a busy machine; the inputs change only when this annotator works or the report moves)."""
+    inputs = [
+        detail["stats"]["daily_volume"],
+        detail["times_ms"],
+        detail["drift"],
+        detail["project_median_time_ms"],
+    ]
+    digest = hashlib.sha256(json.dumps([inputs, fast_ms], sort_keys=True, default=str).encode()).hexdigest()
+    return cache.get_or_set(
+        f"quality:annotator-charts:{digest}", lambda: charts.annotator_detail_charts(detail, fast_ms), 3600
+    )
 
 
 def _weakest_pairs(pairs: list[dict], limit: int = 50) -> list[dict]:

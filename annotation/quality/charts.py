@@ -105,6 +105,9 @@ def agreement_chart(metrics: dict) -> str | None:
     return _svg(fig)
 
 
+LABELLED_POINTS = 60
+
+
 @_styled
 def annotator_scatter(rows: list[dict]) -> str | None:
     """Each annotator: Dawid-Skene reliability against leave-one-out consensus agreement; flagged in red."""
@@ -112,13 +115,16 @@ def annotator_scatter(rows: list[dict]) -> str | None:
     if not pts:
         return None
     fig, ax = _subplots((5.5, 4.0))
-    for r in pts:
-        color = "#cf222e" if r.get("quarantined") else "#2f6feb"
-        ax.scatter(
-            r["consensus_agreement"], r["reliability"], s=12 + 2 * np.sqrt(r["n"]), color=color, alpha=0.7
-        )
-        ax.annotate(r["username"], (r["consensus_agreement"], r["reliability"]), fontsize=7, xytext=(3, 3),
-                    textcoords="offset points")  # fmt: skip
+    x = np.array([r["consensus_agreement"] for r in pts])
+    y = np.array([r["reliability"] for r in pts])
+    flagged = np.array([bool(r.get("quarantined")) for r in pts])
+    size = 12 + 2 * np.sqrt(np.array([r["n"] for r in pts], dtype=float))
+    # One scatter for all points (a thousand annotators are a thousand artists otherwise); names only where
+    # they stay readable: every point of a small team, the flagged ones of a big one.
+    ax.scatter(x, y, s=size, c=np.where(flagged, "#cf222e", "#2f6feb"), alpha=0.7)
+    for r, xi, yi, f in zip(pts, x, y, flagged, strict=True):
+        if len(pts) <= LABELLED_POINTS or (f and flagged.sum() <= LABELLED_POINTS):
+            ax.annotate(r["username"], (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel("agreement with leave-one-out consensus")
     ax.set_ylabel("Dawid-Skene reliability")
     ax.set_xlim(0, 1.02)

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import Project, ProjectQualityReport
+from annotation.quality import charts
 from annotation.quality.annotators import annotator_stats, loo_consensus_agreement
 from annotation.selectors.quality import (
     annotator_reliability,
@@ -59,6 +60,15 @@ def quality_payload(project: Project, *, raise_flags: bool = False) -> tuple[dic
         "leaderboard": boards["default"],
         "leaderboard_with_quarantined": boards["with_quarantined"],
         "quarantined": sorted(quarantined_annotator_ids(project)),
+    }
+    # The charts depend only on these numbers: drawn once here, not on every page view.
+    payload["charts"] = {
+        "agreement": charts.agreement_chart(agreement["project"]),
+        "annotators": charts.annotator_scatter(table["annotators"]),
+        "leaderboard_ratings": charts.leaderboard_chart(boards["default"]["models"]),
+        "leaderboard_win_rates": charts.win_rate_heatmap(
+            boards["default"]["order"], boards["default"]["win_rate"]
+        ),
     }
     return _jsonable(payload), judgment_count, last_id
 

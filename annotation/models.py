@@ -310,6 +310,8 @@ class ComparisonTask(models.Model):
             models.Index(fields=["project", "status", "-judgment_count", "id"], name="task_queue_idx"),
             # The task browser pages newest first by id within a project (keyset, no OFFSET).
             models.Index(fields=["project", "id"], name="task_project_id_idx"),
+            # Task lists filtered by kind (gold, repeat) page by id: without it, a seq scan of the project.
+            models.Index(fields=["project", "kind", "id"], name="task_project_kind_id"),
         ]
 
     def __str__(self) -> str:
@@ -383,7 +385,12 @@ class Judgment(models.Model):
                 name="judgment_strength_1_3",
             ),
         ]
-        indexes = [models.Index(fields=["annotator", "created_at"], name="judgment_annotator_time")]
+        indexes = [
+            models.Index(fields=["annotator", "created_at"], name="judgment_annotator_time"),
+            # Judgment lists filtered by annotator page by id (cursor): one annotator's share of a big project
+            # is otherwise found by walking the whole primary key backwards.
+            models.Index(fields=["annotator", "id"], name="judgment_annotator_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.annotator_id} on {self.task_id}: {self.choice}"

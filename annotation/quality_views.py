@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -33,6 +34,7 @@ from annotation.selectors.quality import (
 from annotation.services.quality import can_review_quality, flag_clear, flag_create
 from annotation.services.quality_report import quality_report_for_page, quality_report_request
 
+ANNOTATORS_PER_PAGE = 100
 MIN_UNITS_FOR_INTERVAL = 30
 """Agreement over fewer tasks with two or more votes is shown as that number of tasks, without an estimate
 or interval: on a handful of tasks kappa swings to -1 or 1 and its bootstrap interval collapses to a point."""
@@ -48,10 +50,12 @@ def _project(request: HttpRequest, project_id: int) -> Project:
 @login_required
 def project_quality(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _project(request, project_id)
-    report = quality_report_for_page(project)
+    report = quality_report_for_page(project, sections=("agreement", "annotator_table", "charts"))
     payload = report.payload if report else {}
     agreement = payload.get("agreement")
     annotators = report_annotator_rows(report, project) if report else []
+    annotators.sort(key=lambda r: (not r["quarantined"], r["username"]))
+    page = Paginator(annotators, ANNOTATORS_PER_PAGE).get_page(request.GET.get("annotators_page"))
     return render(
         request,
         "annotation/quality/project.html",
@@ -59,7 +63,8 @@ def project_quality(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "report": report,
             "agreement": agreement,
-            "annotators": sorted(annotators, key=lambda r: (not r["quarantined"], r["username"])),
+            "annotators": page.object_list,
+            "annotators_page": page,
             "project_median_time_ms": payload.get("annotator_table", {}).get("project_median_time_ms"),
             "open_flags": flag_list(project=project, status=FlagStatus.OPEN),
             "settings": quality_settings(project).as_dict(),
@@ -94,7 +99,7 @@ def annotator_quality(request: HttpRequest, project_id: int, annotator_id: int) 
 @login_required
 def leaderboard(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _project(request, project_id)
-    report = quality_report_for_page(project)
+    report = quality_report_for_page(project, sections=("leaderboard", "charts"))
     empty = {"n_comparisons": 0, "models": [], "order": [], "win_rate": [], "pair_games": []}
     board = report.payload.get("leaderboard", empty) if report else empty
     rows = [

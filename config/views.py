@@ -9,13 +9,12 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from annotation.auth import has_role, visible_projects
 from annotation.selectors.progress import home_progress
-from annotation.selectors.projects import project_access_for_user, reviewer_projects
+from annotation.selectors.projects import project_access_for_user, project_task_counts, reviewer_projects
 
 LOGIN_ATTEMPTS_PER_WINDOW = 10
 LOGIN_WINDOW_SECONDS = 300
@@ -23,15 +22,11 @@ LOGIN_WINDOW_SECONDS = 300
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    projects = (
-        visible_projects(request.user)
-        .annotate(task_total=Count("tasks", distinct=True))
-        .annotate(task_open=Count("tasks", filter=Q(tasks__status="open"), distinct=True))
-        .order_by("name")
-    )
-    projects = list(projects)
+    projects = list(visible_projects(request.user).order_by("name"))
+    counts = project_task_counts(project_ids=[p.pk for p in projects])
     bars = home_progress(projects=projects, user=request.user)
     for project in projects:
+        project.task_total, project.task_open = counts[project.pk]
         project.bars = bars[project.pk]
     access = project_access_for_user(request.user)
     # Each link is shown only to those its page lets in: the review queue by reviewer_projects, the quality

@@ -68,9 +68,9 @@ class BootstrapInput(serializers.Serializer):
     )
 
 
-def _report(project: Project):
-    """The stored report and its freshness block (``None`` fields before the first computation)."""
-    view = quality_report_for_page(project)
+def _report(project: Project, sections: tuple[str, ...]):
+    """The stored report (those sections) and its freshness block (``None`` fields before the first one)."""
+    view = quality_report_for_page(project, sections=sections)
     freshness = (
         view.as_dict()
         if view
@@ -86,7 +86,7 @@ class ProjectQualityApi(QualityApi):
         the stored quality report (``report``: when, over how many judgments, how many new since)."""
         project = self.project(project_id)
         BootstrapInput(data=request.query_params).is_valid(raise_exception=True)
-        view, payload, freshness = _report(project)
+        view, payload, freshness = _report(project, ("n_boot", "agreement", "annotator_table"))
         table = payload.get("annotator_table", {})
         return Response(
             {
@@ -136,7 +136,7 @@ class ReliabilityApi(QualityApi):
     def get(self, request, project_id: int):
         """Dawid-Skene reliability per annotator id (what snapshots weight or drop by), from the stored report."""
         project = self.project(project_id)
-        _, payload, freshness = _report(project)
+        _, payload, freshness = _report(project, ("reliability",))
         return Response(
             {"project": project.pk, "report": freshness, "reliability": payload.get("reliability", {})}
         )
@@ -156,10 +156,10 @@ class LeaderboardApi(QualityApi):
         project = self.project(project_id)
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        _, payload, freshness = _report(project)
         key = (
             "leaderboard_with_quarantined" if params.validated_data["include_quarantined"] else "leaderboard"
         )
+        _, payload, freshness = _report(project, (key,))
         board = payload.get(key) or {
             "n_comparisons": 0,
             "models": [],

@@ -63,7 +63,7 @@ def dawid_skene(
         priors /= priors.sum()
         conf = np.full((n_annotators, n_classes, n_classes), smoothing / n_classes)
         conf[:, np.arange(n_classes), np.arange(n_classes)] += smoothing  # mild prior towards being right
-        post_of_vote = post.T[:, t]  # (classes, votes), one gather
+        post_of_vote = np.ascontiguousarray(post.T)[:, t]  # (classes, votes), one gather
         for k in range(n_classes):
             conf[:, k, :] += np.bincount(
                 cell, weights=post_of_vote[k], minlength=n_annotators * n_classes

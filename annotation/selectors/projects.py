@@ -90,6 +90,28 @@ def reviewer_projects(user) -> QuerySet[Project]:
     ).distinct()
 
 
+TASK_COUNT_CAP = 10_000
+"""Task counts on list pages stop here ("10,000+"): an exact count of a 400k-task project reads every index
+entry on every page view."""
+
+
+def _capped_count(qs) -> str:
+    n = qs.values("pk")[: TASK_COUNT_CAP + 1].count()
+    return f"{TASK_COUNT_CAP:,}+" if n > TASK_COUNT_CAP else f"{n:,}"
+
+
+def project_task_counts(*, project_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """(total, open) tasks per project, as display strings, each counted up to ``TASK_COUNT_CAP`` through
+    the task indexes (project; project and status)."""
+    return {
+        pid: (
+            _capped_count(ComparisonTask.objects.filter(project_id=pid)),
+            _capped_count(ComparisonTask.objects.filter(project_id=pid, status="open")),
+        )
+        for pid in project_ids
+    }
+
+
 def project_list_for_user(*, user) -> QuerySet[Project]:
     return visible_projects(user).order_by("id")
 

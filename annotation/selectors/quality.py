@@ -17,6 +17,7 @@ import numpy as np
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Max
+from django.db.models.fields.json import KeyTransform
 
 from annotation.models import (
     AnnotatorFlag,
@@ -202,18 +203,33 @@ def annotator_detail(project: Project, annotator_id: int) -> dict | None:
         return None
     loo = loo_consensus_agreement(pv.votes)
     stats, drift = annotator_window_stats(pv, loo, positions, since=None, settings=settings)
-    report = quality_report_read(project)
-    payload = report.payload if report else {}
+    stored = report_values(project, reliability=str(annotator_id))
     return {
         "annotator": annotator_id,
         "username": _usernames([annotator_id]).get(annotator_id, str(annotator_id)),
         "stats": stats.as_dict(),
-        "reliability": payload.get("reliability", {}).get(str(annotator_id)),
+        "reliability": stored.get("reliability"),
         "drift": drift,
         "times_ms": [int(t) for t in pv.votes.time_ms[positions]],
-        "project_median_time_ms": payload.get("annotator_table", {}).get("project_median_time_ms"),
+        "project_median_time_ms": stored.get("project_median_time_ms"),
         "settings": settings.as_dict(),
     }
+
+
+def report_values(project: Project, *, reliability: str) -> dict:
+    """Two numbers of the stored report, read inside the database (the payload of a big project is
+    megabytes): one annotator's reliability and the project's median time per task."""
+    row = (
+        ProjectQualityReport.objects.filter(project=project)
+        .values_list(
+            KeyTransform(reliability, KeyTransform("reliability", "payload")),
+            KeyTransform("project_median_time_ms", KeyTransform("annotator_table", "payload")),
+        )
+        .first()
+    )
+    if row is None:
+        return {}
+    return {"reliability": row[0], "project_median_time_ms": row[1]}
 
 
 def annotator_positions(pv: ProjectVotes) -> dict[int, np.ndarray]:
@@ -346,11 +362,21 @@ def new_judgments_since(project: Project, last_judgment_id: int) -> int:
     )
 
 
-def quality_report_read(project: Project) -> QualityReportView | None:
-    """The project's stored quality report and its freshness, or None before the first computation."""
-    report = ProjectQualityReport.objects.filter(project=project).first()
+def quality_report_read(
+    project: Project, *, sections: tuple[str, ...] | None = None
+) -> QualityReportView | None:
+    """The project's stored quality report and its freshness, or None before the first computation.
+
+    ``sections``: only these top-level keys of the payload are read (the payload of a big project is
+    megabytes, mostly sections a given page does not show)."""
+    qs = ProjectQualityReport.objects.filter(project=project)
+    if sections is not None:
+        qs = qs.defer("payload").annotate(**{f"section_{k}": KeyTransform(k, "payload") for k in sections})
+    report = qs.first()
     if report is None:
         return None
+    if sections is not None:
+        report.payload = {k: v for k in sections if (v := getattr(report, f"section_{k}")) is not None}
     return QualityReportView(
         report=report, new_judgments=new_judgments_since(project, report.last_judgment_id)
     )

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import psycopg
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import BooleanField, Case, Count, F, IntegerField, Q, Value, When
+from django.db.models import BooleanField, Case, Count, F, IntegerField, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 
@@ -65,7 +66,10 @@ def int_columns(queryset, names: list[str]) -> np.ndarray:
     if connection.vendor != "postgresql":
         rows = list(qs.values_list(*names))
         return np.array(rows, dtype=np.int64).reshape(len(rows), len(names))
-    sql, params = qs.query.sql_with_params()
+    try:
+        sql, params = qs.query.sql_with_params()
+    except EmptyResultSet:  # e.g. "id IN ()": nothing to read
+        return np.zeros((0, len(names)), dtype=np.int64)
     aggregates = ", ".join(f'array_agg(q."{name}"::bigint)' for name in names)
     connection.ensure_connection()
     # A plain (server-binding) psycopg cursor: Django's client-side-binding cursor has no binary results.
@@ -175,13 +179,12 @@ def project_votes(project: Project) -> ProjectVotes:
 def annotator_task_votes(project: Project, annotator_id: int) -> ProjectVotes:
     """Every counted judgment on the tasks one annotator judged (theirs and the others' on the same tasks),
     and on the originals of their swapped repeats: all that annotator's statistics depend on, read through
-    the judgment indexes, whatever the size of the project."""
+    the judgment indexes (annotator, then task), whatever the size of the project."""
     mine = counted_judgments(project).filter(annotator_id=annotator_id)
-    tasks = mine.values("task_id")
-    originals = mine.filter(task__repeat_of__isnull=False).values("task__repeat_of_id")
-    return votes_from_rows(
-        vote_rows(counted_judgments(project).filter(Q(task_id__in=tasks) | Q(task_id__in=originals)))
-    )
+    # Ids first, as a list: "task IN (subquery) OR task IN (subquery)" makes PostgreSQL scan every judgment.
+    tasks = set(mine.values_list("task_id", flat=True))
+    tasks |= set(mine.filter(task__repeat_of__isnull=False).values_list("task__repeat_of_id", flat=True))
+    return votes_from_rows(vote_rows(counted_judgments(project).filter(task_id__in=sorted(tasks))))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -121,14 +121,15 @@ def quality_report_request(*, project: Project, user) -> bool:
     return True
 
 
-def quality_report_for_page(project: Project):
-    """The stored report for a page or API read. A small project (see ``inline_compute_allowed``) whose
-    report is missing or stale is recomputed first; a large one is only ever read."""
-    view = quality_report_read(project)
+def quality_report_for_page(project: Project, *, sections: tuple[str, ...] | None = None):
+    """The stored report (only ``sections`` of its payload, when given) for a page or API read. A small
+    project (see ``inline_compute_allowed``) whose report is missing or stale is recomputed first; a large
+    one is only ever read."""
+    view = quality_report_read(project, sections=sections)
     stale = view is None or view.computed_at is None or view.new_judgments > 0
     if stale and inline_compute_allowed(project):
         quality_report_compute(project=project)
-        view = quality_report_read(project)
+        view = quality_report_read(project, sections=sections)
     return view
 
 

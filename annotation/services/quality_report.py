@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import time
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from annotation.models import Project, ProjectQualityReport
+from annotation.models import Judgment, Project, ProjectQualityReport
 from annotation.quality import charts
 from annotation.quality.annotators import annotator_stats, loo_consensus_agreement
 from annotation.selectors.quality import (
@@ -27,7 +29,7 @@ from annotation.selectors.quality import (
     quality_settings,
     quarantined_annotator_ids,
 )
-from annotation.selectors.quality_data import project_votes
+from annotation.selectors.quality_data import COUNTED_SOURCES, project_votes
 from annotation.services.quality import _jsonable, can_review_quality, flags_refresh
 
 RECOMPUTE_REQUEST_TTL_SECONDS = 900
@@ -98,9 +100,7 @@ def quality_report_request(*, project: Project, user) -> bool:
 
     Returns True when a job was queued (False: one is already on its way). Reviewers, engineers and admins
     of the project only."""
-    from django.core.exceptions import PermissionDenied
-
-    from annotation.tasks import quality_compute_report
+    from annotation.tasks import quality_compute_report  # tasks import this module
 
     if not can_review_quality(user, project):
         raise PermissionDenied(
@@ -135,11 +135,6 @@ def quality_report_for_page(project: Project, *, sections: tuple[str, ...] | Non
 
 def stale_project_ids() -> list[int]:
     """Projects whose report is missing or older than their last counted judgment (for the periodic job)."""
-    from django.db.models import Exists, F, OuterRef
-
-    from annotation.models import Judgment
-    from annotation.selectors.quality_data import COUNTED_SOURCES
-
     newer = Judgment.objects.filter(
         task__project=OuterRef("pk"),
         source__in=COUNTED_SOURCES,

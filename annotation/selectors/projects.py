@@ -106,7 +106,11 @@ def project_task_counts(*, project_ids: list[int]) -> dict[int, tuple[str, str]]
     return {
         pid: (
             _capped_count(ComparisonTask.objects.filter(project_id=pid)),
-            _capped_count(ComparisonTask.objects.filter(project_id=pid, status="open")),
+            # Ordered as task_queue_idx is, so the scan starts at the open tasks instead of skipping past
+            # every complete one (a seq scan in id order reads the whole project's history first).
+            _capped_count(
+                ComparisonTask.objects.filter(project_id=pid, status="open").order_by("-judgment_count", "id")
+            ),
         )
         for pid in project_ids
     }

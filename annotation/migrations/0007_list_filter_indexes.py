@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0004_project_quality_report'),
+        ('annotation', '0006_project_quality_report'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0003_project_retrain_after_judgments'),
+        ('annotation', '0005_workspace_invites_import_jobs_daily_target'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

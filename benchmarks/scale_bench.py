@@ -133,7 +133,22 @@ def reads(project, users) -> list[tuple[str, str, str]]:
         ("engineer", "API projects", "/api/v1/projects/"),
         ("engineer", "API project", f"/api/v1/projects/{p}/"),
         ("engineer", "API candidates", f"/api/v1/candidates/?project={p}"),
-        ("engineer", "snapshot list page", reverse("training:snapshot_list")),
+        ("engineer", "task browser page", reverse("annotation:tasks", args=[p])),
+        ("engineer", "task browser ?status=open", reverse("annotation:tasks", args=[p]) + "?status=open"),
+        (
+            "engineer",
+            "task browser ?disagreement",
+            reverse("annotation:tasks", args=[p]) + "?disagreement=on",
+        ),
+        ("engineer", "task browser ?annotator=", reverse("annotation:tasks", args=[p]) + f"?annotator={a}"),
+        ("engineer", "task browser ?q=", reverse("annotation:tasks", args=[p]) + "?q=Answer+2+to+77"),
+        ("engineer", "snapshot list page (spec form)", reverse("training:snapshot_list")),
+        (
+            "engineer",
+            "snapshot spec live count",
+            reverse("training:snapshot_count")
+            + f"?projects={p}&exclude_gold=on&exclude_flagged=on&ties=drop&both_bad=drop&combine=majority&name=s",
+        ),
         ("engineer", "API snapshots", reverse("snapshot-list")),
         ("engineer", "run list page", reverse("training:run_list")),
         ("engineer", "API runs", reverse("training-run-list")),

@@ -16,7 +16,13 @@ from training.api.snapshots import DOWNLOAD_FORMATS, SPLIT_FILES
 from training.datasets.spec import SPLIT_NAMES
 from training.models import JobStatus
 from training.reward_training import RewardRunConfig
-from training.selectors.snapshots import snapshot_card, snapshot_get, snapshot_list, snapshot_spec_count
+from training.selectors.snapshots import (
+    SPEC_COUNT_CAP,
+    snapshot_card,
+    snapshot_get,
+    snapshot_list,
+    snapshot_spec_count,
+)
 from training.services.snapshots import snapshot_create
 from training.snapshot_forms import SnapshotSpecForm
 
@@ -75,7 +81,9 @@ def snapshot_count_json(request):
         reasons = exc.message_dict if hasattr(exc, "error_dict") else {"spec": exc.messages}
         field, errors = next(iter(reasons.items()))
         return JsonResponse({"error": f"{field}: {errors[0]}"}, status=400)
-    return JsonResponse({"judgments": count})
+    if count > SPEC_COUNT_CAP:
+        return JsonResponse({"judgments": SPEC_COUNT_CAP, "capped": True})
+    return JsonResponse({"judgments": count, "capped": False})
 
 
 @login_required

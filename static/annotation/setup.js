@@ -99,7 +99,7 @@
       }
       const response = await fetch(spec.dataset.countUrl + "?" + params.toString(), { credentials: "same-origin" });
       const data = await response.json();
-      out.textContent = data.error ? data.error : data.judgments.toLocaleString() + " judgments will go in";
+      out.textContent = data.error ? data.error : data.judgments.toLocaleString() + (data.capped ? "+" : "") + " judgments will go in";
       out.classList.toggle("error", Boolean(data.error) || data.judgments === 0);
     };
     spec.addEventListener("input", () => {

@@ -127,7 +127,7 @@ def test_swagger_ui_is_served_from_local_static_files(world):
     assert f'href="{reverse("swagger-ui")}">API</a>' in nav
 
 
-def test_snapshot_live_count_create_and_train(world, django_capture_on_commit_callbacks):
+def test_snapshot_live_count_create_and_train(world, django_capture_on_commit_callbacks, monkeypatch):
     project, people = world
     client = _client(people["engineer"])
     count_url = reverse("training:snapshot_count")
@@ -142,10 +142,18 @@ def test_snapshot_live_count_create_and_train(world, django_capture_on_commit_ca
         "combine": "majority",
         "name": "s",
     }
-    assert client.get(count_url, data).json() == {"judgments": 2}
-    assert client.get(count_url, {**data, "exclude_gold": ""}).json() == {"judgments": 3}
+    assert client.get(count_url, data).json() == {"judgments": 2, "capped": False}
+    assert client.get(count_url, {**data, "exclude_gold": ""}).json() == {"judgments": 3, "capped": False}
     tomorrow = (timezone.localdate() + timezone.timedelta(days=1)).isoformat()
-    assert client.get(count_url, {**data, "date_from": tomorrow}).json() == {"judgments": 0}
+    assert client.get(count_url, {**data, "date_from": tomorrow}).json() == {"judgments": 0, "capped": False}
+    # The live count stops at its cap (a big selection reads "100,000+", not a million rows per keystroke).
+    import training.selectors.snapshots
+    import training.views_snapshots
+
+    for module in (training.selectors.snapshots, training.views_snapshots):
+        monkeypatch.setattr(module, "SPEC_COUNT_CAP", 1)
+    assert client.get(count_url, data).json() == {"judgments": 1, "capped": True}
+    monkeypatch.undo()
     bad = client.get(count_url, {**data, "projects": []})
     assert bad.status_code == 400 and "projects" in bad.json()["error"]
     # Another project's id is not counted for someone who cannot see it.

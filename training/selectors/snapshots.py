@@ -122,12 +122,17 @@ def snapshot_prompt_hashes(spec: SnapshotSpec) -> Iterator[str]:
     )
 
 
+SPEC_COUNT_CAP = 100_000
+"""The create form's live count stops here ("100,000+"): it runs on every change of the form, and an exact
+count of a million-judgment selection reads every one of them."""
+
+
 def snapshot_spec_count(*, user, spec: SnapshotSpec) -> int:
     """How many judgments ``spec`` selects among the projects ``user`` may see (the create form's live
-    count): one ``COUNT`` over the judgments of those projects, through the task and flag indexes."""
+    count), counted up to ``SPEC_COUNT_CAP + 1`` (more than the cap means "at least the cap")."""
     visible = set(visible_projects(user).filter(pk__in=spec.projects).values_list("pk", flat=True))
     scoped = SnapshotSpec(**{**spec.to_dict(), "projects": sorted(visible)})
-    return snapshot_judgments(scoped).count() if visible else 0
+    return snapshot_judgments(scoped).values("pk")[: SPEC_COUNT_CAP + 1].count() if visible else 0
 
 
 def annotator_reliability_weights(*, project_ids: list[int]) -> dict[tuple[int, int], float]:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from annotation.importing import SHAPES
 from annotation.models import Choice, PairingStrategy, Project, Role, TaskStatus
@@ -124,6 +127,22 @@ class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
+class ManyOptionsSelect(forms.Select):
+    """A ``<select>`` whose options are written in one pass: Django's widget renders each option through
+    a template, about half a millisecond apiece, which made the task browser of a 1,000-member project
+    spend most of a second on its annotator filter."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        final_attrs = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
+        selected = {str(v) for v in self.format_value(value)}
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            ((v, mark_safe(" selected") if str(v) in selected else "", label) for v, label in self.choices),
+        )
+        return format_html("<select{}>{}</select>", flatatt(final_attrs), options)
+
+
 class TaskFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")
     status = forms.ChoiceField(choices=[("", "Any status"), *TaskStatus.choices], required=False)
@@ -131,7 +150,7 @@ class TaskFilterForm(forms.Form):
     gold = forms.ChoiceField(
         choices=[("", "Gold or not"), ("yes", "Gold only"), ("no", "No gold")], required=False
     )
-    annotator = forms.TypedChoiceField(coerce=int, empty_value=None, required=False)
+    annotator = forms.TypedChoiceField(coerce=int, empty_value=None, required=False, widget=ManyOptionsSelect)
     judged_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     judged_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)

@@ -21,3 +21,16 @@ def test_home_page_task_counts_stop_at_the_cap(monkeypatch):
     assert "<td>3</td><td>3</td>" in c.get("/").content.decode()
     monkeypatch.setattr(project_selectors, "TASK_COUNT_CAP", 2)
     assert "<td>2+</td><td>2+</td>" in c.get("/").content.decode()
+
+
+def test_annotator_filter_select_escapes_and_keeps_the_choice():
+    from annotation.ui.setup_forms import TaskFilterForm
+
+    form = TaskFilterForm(
+        {"annotator": "2"}, annotators=[{"pk": 1, "username": "<b>x"}, {"pk": 2, "username": "bo"}]
+    )
+    assert form.is_valid() and form.cleaned_data["annotator"] == 2
+    html = str(form["annotator"])
+    assert (
+        '<option value="1">&lt;b&gt;x</option>' in html and '<option value="2" selected>bo</option>' in html
+    )

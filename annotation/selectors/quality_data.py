@@ -1,18 +1,21 @@
 """A project's counted judgments as the quality statistics need them, read in forms that scale with the data.
 
-Three shapes, each aggregated as far as the database can take it:
+The judgments travel once, as integer numpy columns (task, annotator, answer code, strength, time, kind, gold,
+repeat): PostgreSQL aggregates each column into an ``int8[]`` sent in the binary protocol, about 80 bytes a
+judgment and no Python object per row. Everything else is derived from these sparse columns, never from a
+(tasks x annotators) matrix:
 
-- per-task answer counts (``GROUP BY task``) collapsed to the distinct count rows and their multiplicities
-  (``GROUP BY`` the counts): agreement metrics need nothing else, and with k votes per task a million tasks
-  have a few dozen distinct rows;
-- rater-pair contingency tables (a self-join of the judgments on their task, ``GROUP BY`` the pair and the two
-  answers) for Cohen's kappa;
-- the judgments as integer numpy columns (Dawid-Skene, per-annotator statistics, drift), moved from
-  PostgreSQL with a binary ``COPY`` (about 40 bytes a judgment, no Python object per row).
+- per-task answer counts (``bincount`` over task and answer), collapsed to the distinct count rows and how
+  many tasks share each: agreement needs nothing else, and with k votes per task a million tasks have a few
+  dozen distinct rows;
+- annotator-pair contingency tables for Cohen's kappa, from the votes of each task compared with the next
+  ones of the same task after one sort;
+- Dawid-Skene, per-annotator statistics and drift (in ``quality``), on the same columns.
 
 Which judgments count: human pairwise ones and those expanded from rankings; imported prior preferences
 (source "prior") are not an annotator's work and are left out. Swapped repeats count for repeat consistency
-and annotator statistics but not for agreement (they duplicate a task).
+and annotator statistics but not for agreement (they duplicate a task). The leaderboard's counts per model
+pair are grouped in SQL (``leaderboard_counts``).
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def _dense_reference(project, n_boot: int) -> dict:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sql_count_rows_equal_the_dense_matrices_on_random_projects(seed):
+def test_sparse_count_rows_equal_the_dense_matrices_on_random_projects(seed):
     project = _random_project(seed)
     fresh = project_agreement(project, n_boot=60)
     reference = _dense_reference(project, n_boot=60)

@@ -2,8 +2,8 @@
 reliabilities, the model leaderboard and the flags, plus the stored report the pages show.
 
 Two kinds of read. The *fresh* computations (``project_agreement``, ``annotator_table``,
-``annotator_reliability``, ``model_leaderboard``) scale with the project's judgments (linear, from the sparse vote
-aggregates and sparse columns; see ``quality_data``) and run in the quality job, snapshots and tests. Pages
+``annotator_reliability``, ``model_leaderboard``) scale with the project's judgments (linear, from sparse
+vote columns; see ``quality_data``) and run in the quality job, snapshots and tests. Pages
 and the API read the :class:`ProjectQualityReport` that job stored (``quality_report_read``), with its age and
 the judgments added since; ``annotator_detail`` reads only one annotator's tasks.
 """

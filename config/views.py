@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 
 from django.conf import settings
@@ -97,27 +98,36 @@ def client_address(request: HttpRequest) -> str:
 
 
 class RateLimitedLoginView(auth_views.LoginView):
-    """Django's login view with a per-IP limit on failed attempts (cache-based)."""
+    """Django's login view with a per-IP limit on failed attempts (cache-based).
+
+    Each attempt is counted atomically (``cache.add`` + ``cache.incr``) *before* its password is checked, and
+    a successful login hands its count back: concurrent guesses cannot all pass a "count below the limit"
+    check that only rises after their passwords were checked, so at most ``LOGIN_ATTEMPTS_PER_WINDOW``
+    passwords are checked per window however many requests arrive at once."""
 
     def _key(self) -> str:
         return f"login-fail:{client_address(self.request)}"
 
     def post(self, request, *args, **kwargs):
-        if cache.get(self._key(), 0) >= LOGIN_ATTEMPTS_PER_WINDOW:
-            response = render(
-                request,
-                "registration/login.html",
-                {"form": self.get_form(), "rate_limited": True},
-                status=429,
-            )
-            return response
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form):
         key = self._key()
         cache.add(key, 0, LOGIN_WINDOW_SECONDS)
         try:
-            cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, LOGIN_WINDOW_SECONDS)
-        return super().form_invalid(form)
+            attempts = cache.incr(key)
+        except ValueError:  # expired between add and incr: this attempt opens a new window
+            cache.add(key, 1, LOGIN_WINDOW_SECONDS)
+            attempts = 1
+        if attempts > LOGIN_ATTEMPTS_PER_WINDOW:
+            return render(
+                request,
+                "registration/login.html",
+                # An unbound form: rendering a bound one would validate it, which checks the password.
+                {"form": self.get_form_class()(request), "rate_limited": True},
+                status=429,
+            )
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        # Only failures use up the allowance: give back the attempt counted before the check.
+        with contextlib.suppress(ValueError):
+            cache.decr(self._key())
+        return super().form_valid(form)

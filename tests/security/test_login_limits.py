@@ -7,10 +7,14 @@ the browser to the limited view instead of checking passwords itself.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core.cache import cache
 
 from annotation.models import Role
+from config.views import LOGIN_ATTEMPTS_PER_WINDOW
 from tests.factories import make_user
 
 
@@ -83,3 +87,66 @@ def test_without_trusted_proxies_the_forwarded_header_is_ignored(db, empty_cache
     direct = Client(REMOTE_ADDR="192.0.2.9")
     # a client rotating a made-up X-Forwarded-For is still one address
     assert [_fail(direct, 1, f"203.0.113.{i}")[0] for i in range(11)] == [200] * 10 + [429]
+
+
+class CountingHasher(MD5PasswordHasher):
+    """MD5 (fast) that counts password checks. Each check waits until more checks than the limit are in
+    flight (or a few seconds pass): a view that counts attempts only after checking passwords then lets
+    every concurrent guess through to a check, so a race cannot hide behind a lucky schedule."""
+
+    checks = 0
+    lock = threading.Lock()
+    crowd = threading.Event()
+
+    def verify(self, password, encoded):
+        with CountingHasher.lock:
+            CountingHasher.checks += 1
+            if CountingHasher.checks > LOGIN_ATTEMPTS_PER_WINDOW:
+                CountingHasher.crowd.set()
+        CountingHasher.crowd.wait(timeout=3)
+        return super().verify(password, encoded)
+
+
+def test_concurrent_wrong_passwords_get_no_more_checks_than_the_limit(
+    transactional_db, empty_cache, settings
+):
+    from django.db import connection
+    from django.test import Client
+
+    settings.PASSWORD_HASHERS = [f"{__name__}.CountingHasher"]
+    CountingHasher.checks = 0
+    CountingHasher.crowd.clear()
+    victim = make_user(Role.ADMIN, password="right-password-1")
+    n = 40
+    start = threading.Barrier(n)
+    statuses: list[int] = []
+
+    def guess() -> None:
+        try:
+            client = Client(REMOTE_ADDR="198.51.100.40")
+            start.wait()
+            resp = client.post("/accounts/login/", {"username": victim.username, "password": "wrong"})
+            statuses.append(resp.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(statuses) == [200] * LOGIN_ATTEMPTS_PER_WINDOW + [429] * (n - LOGIN_ATTEMPTS_PER_WINDOW)
+    assert CountingHasher.checks == LOGIN_ATTEMPTS_PER_WINDOW
+    # The window is spent: the right password is not even checked now.
+    right = Client(REMOTE_ADDR="198.51.100.40").post(
+        "/accounts/login/", {"username": victim.username, "password": "right-password-1"}
+    )
+    assert right.status_code == 429 and CountingHasher.checks == LOGIN_ATTEMPTS_PER_WINDOW
+
+
+def test_successful_logins_do_not_use_up_the_allowance(client, db, empty_cache):
+    user = make_user(Role.ANNOTATOR, password="right-password-1")
+    for _ in range(LOGIN_ATTEMPTS_PER_WINDOW + 5):
+        resp = client.post("/accounts/login/", {"username": user.username, "password": "right-password-1"})
+        assert resp.status_code == 302
+        client.logout()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status
@@ -200,7 +201,8 @@ class SnapshotDownloadApi(SnapshotApi):
             response = StreamingHttpResponse(
                 tar_stream(root / "hf", arcname="hf"), content_type="application/x-tar"
             )
-            response["Content-Disposition"] = f'attachment; filename="{stem}-hf.tar"'
+            # RFC 6266/5987 encoding (a name may hold quotes, newlines, non-ASCII), as FileResponse does.
+            response["Content-Disposition"] = content_disposition_header(True, f"{stem}-hf.tar")
             return response
         if fmt in SPLIT_FILES:
             folder, suffix, content_type = SPLIT_FILES[fmt]

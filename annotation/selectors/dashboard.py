@@ -28,12 +28,22 @@ def consensus_choice(choices: list[str]) -> str | None:
 
 
 def annotator_dashboard(*, annotator, projects=None, now: datetime | None = None) -> dict:
-    """Per-annotator quality numbers over the given projects (all when None)."""
+    """Per-annotator quality numbers over the given projects (all when None); gold numbers count only the
+    projects with ``gold_feedback`` on."""
     now = now or timezone.now()
     mine = Judgment.objects.filter(annotator=annotator)
     if projects is not None:
         mine = mine.filter(task__project__in=projects)
-    rows = list(mine.values("task_id", "choice", "task__kind", "task__gold_choice", "task__repeat_of_id"))
+    rows = list(
+        mine.values(
+            "task_id",
+            "choice",
+            "task__kind",
+            "task__gold_choice",
+            "task__repeat_of_id",
+            "task__project__gold_feedback",
+        )
+    )
     start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     counts = {
         "total": len(rows),
@@ -42,8 +52,9 @@ def annotator_dashboard(*, annotator, projects=None, now: datetime | None = None
         "skipped": annotator.skips.count(),
     }
 
-    # Gold accuracy.
-    gold = [r for r in rows if r["task__kind"] == TaskKind.GOLD]
+    # Gold accuracy, only where the project tells annotators the gold answer (``gold_feedback``): elsewhere
+    # a count that moves after a submit would say which task was gold and whether the answer was right.
+    gold = [r for r in rows if r["task__kind"] == TaskKind.GOLD and r["task__project__gold_feedback"]]
     gold_hits = sum(r["choice"] == r["task__gold_choice"] for r in gold)
 
     # Agreement with consensus on shared standard tasks (adjudicated answer wins, else strict majority

@@ -76,7 +76,8 @@ def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
+        # A service's reason ("No one clears a flag about themselves...") reaches the caller.
+        exc = exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, IntegrityError):
         return error_response("conflict", f"Conflicts with existing data: {exc}", status.HTTP_409_CONFLICT)
     if isinstance(exc, DataError):  # e.g. a NUL character in a JSON field: PostgreSQL cannot store it

@@ -133,6 +133,9 @@ def flag_clear(*, flag: AnnotatorFlag, reviewer, note: str = "") -> AnnotatorFla
     flag = AnnotatorFlag.objects.select_for_update().get(pk=flag.pk)
     if not can_review_quality(reviewer, flag.project):
         raise PermissionDenied("Only reviewers, engineers and admins of the project may clear flags.")
+    if flag.annotator_id == reviewer.pk:
+        # Clearing lifts the quarantine on the flagged person's own votes: that is someone else's call.
+        raise PermissionDenied("No one clears a flag about themselves: another reviewer of the project must.")
     if flag.status != FlagStatus.OPEN:
         raise ValidationError({"status": ["This flag is already cleared."]})
     flag.status = FlagStatus.CLEARED

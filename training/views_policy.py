@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from annotation.auth import has_role, visible_projects
 from annotation.models import Role
 from training import run_charts
-from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun
+from training.models import JobStatus, RunKind, TrainingRun
 from training.policy.openrlhf import DEFAULT_REWARD_SERVER_URL, OpenRLHFCluster
 from training.policy.selectors import (
     CHART_GROUPS,
@@ -26,6 +26,7 @@ from training.policy.selectors import (
     policy_run_state,
 )
 from training.policy.services import policy_openrlhf_export, policy_run_create
+from training.selectors.snapshots import snapshot_list
 from training.services.runs import run_cancel
 
 
@@ -39,6 +40,18 @@ def _run_or_404(user, run_id: int) -> TrainingRun:
     if run is None:
         raise Http404("No such policy run.")
     return run
+
+
+def _picked(form, name: str, allowed):
+    """The object a form's select names, or None when left empty; a ValueError (shown as a form error) when
+    the value is not an id of ``allowed`` (which applies the access rule: for snapshots, ``snapshot_list``)."""
+    raw = (form.get(name) or "").strip()
+    if not raw:
+        return None
+    picked = allowed.filter(pk=int(raw)).first() if raw.isdigit() else None
+    if picked is None:
+        raise ValueError(f"{name}: no such {name} ({raw[:20]!r})")
+    return picked
 
 
 def policy_charts(series: dict) -> dict[str, str]:
@@ -56,9 +69,7 @@ def policy_list_page(request):
     _require_engineer(request.user)
     projects = visible_projects(request.user)
     runs = list(policy_run_list(projects=projects, kind=request.GET.get("kind"))[:200])
-    snapshots = DatasetSnapshot.objects.filter(status=JobStatus.SUCCEEDED, projects__in=projects).distinct()[
-        :100
-    ]
+    snapshots = snapshot_list(user=request.user).filter(status=JobStatus.SUCCEEDED)[:100]
     example = {
         "algorithm": {"steps": 20, "batch_size": 16, "max_new_tokens": 32},
         "reward": {"type": "active"},
@@ -83,13 +94,9 @@ def policy_list_page(request):
 def policy_create_page(request):
     _require_engineer(request.user)
     projects = visible_projects(request.user)
-    project = projects.filter(pk=request.POST.get("project") or 0).first()
-    snapshot = (
-        DatasetSnapshot.objects.filter(pk=request.POST.get("snapshot") or 0, projects__in=projects)
-        .distinct()
-        .first()
-    )
     try:
+        project = _picked(request.POST, "project", projects)
+        snapshot = _picked(request.POST, "snapshot", snapshot_list(user=request.user))
         config = json.loads(request.POST.get("config") or "{}")
         if not isinstance(config, dict):
             raise ValueError("the config must be a JSON object")

@@ -23,6 +23,7 @@ from training.selectors.registry import (
     reward_model_list,
 )
 from training.selectors.runs import run_list, run_live_state
+from training.selectors.snapshots import snapshot_get, snapshot_list
 from training.services.registry import (
     PromotionGate,
     PromotionRefused,
@@ -51,6 +52,16 @@ def _model_or_404(user, model_id) -> RewardModel:
         return reward_model_list(projects=visible_projects(user)).get(pk=int(model_id))
     except (RewardModel.DoesNotExist, TypeError, ValueError):
         raise Http404("No such reward model.") from None
+
+
+def _snapshot_or_none(user, raw_id) -> DatasetSnapshot | None:
+    """The snapshot a form names, through the one snapshot rule (all its projects visible); None when the
+    id is missing, not a number or not visible."""
+    try:
+        snapshot_id = int(raw_id)
+    except (TypeError, ValueError):
+        return None
+    return snapshot_get(user=user, snapshot_id=snapshot_id)
 
 
 def run_charts_svg(state: dict) -> dict[str, str]:
@@ -83,9 +94,7 @@ def run_list_page(request):
     runs = list(
         run_list(projects=projects, kind=request.GET.get("kind"), status=request.GET.get("status"))[:200]
     )
-    snapshots = DatasetSnapshot.objects.filter(status=JobStatus.SUCCEEDED, projects__in=projects).distinct()[
-        :100
-    ]
+    snapshots = snapshot_list(user=request.user).filter(status=JobStatus.SUCCEEDED)[:100]
     return render(
         request,
         "training/runs/list.html",
@@ -97,13 +106,7 @@ def run_list_page(request):
 @require_POST
 def run_create_page(request):
     _require_engineer(request.user)
-    snapshot = (
-        DatasetSnapshot.objects.filter(
-            projects__in=visible_projects(request.user), pk=request.POST.get("snapshot")
-        )
-        .distinct()
-        .first()
-    )
+    snapshot = _snapshot_or_none(request.user, request.POST.get("snapshot"))
     if snapshot is None:
         messages.error(request, "Pick a ready snapshot.")
         return redirect("training:run_list")
@@ -200,13 +203,7 @@ def reward_model_detail_page(request, model_id: int):
     chosen = next((e for e in evaluations if str(e.pk) == request.GET.get("evaluation")), None)
     chosen = chosen or next((e for e in evaluations if e.snapshot_id == rm.snapshot_id), None)
     chosen = chosen or (evaluations[0] if evaluations else None)
-    snapshots = (
-        DatasetSnapshot.objects.filter(
-            status=JobStatus.SUCCEEDED, projects__in=visible_projects(request.user)
-        )
-        .distinct()
-        .order_by("-id")[:100]
-    )
+    snapshots = snapshot_list(user=request.user).filter(status=JobStatus.SUCCEEDED)[:100]
     return render(
         request,
         "training/runs/reward_model.html",
@@ -255,16 +252,8 @@ def reward_model_promote_page(request, model_id: int):
 def reward_model_evaluate_page(request, model_id: int):
     _require_engineer(request.user)
     rm = _model_or_404(request.user, model_id)
-    snapshot = (
-        DatasetSnapshot.objects.filter(
-            pk=request.POST.get("snapshot"),
-            status=JobStatus.SUCCEEDED,
-            projects__in=visible_projects(request.user),
-        )
-        .distinct()
-        .first()
-    )
-    if snapshot is None:
+    snapshot = _snapshot_or_none(request.user, request.POST.get("snapshot"))
+    if snapshot is None or snapshot.status != JobStatus.SUCCEEDED:
         raise Http404("No such snapshot.")
     try:
         evaluation = reward_model_evaluate(

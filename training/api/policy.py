@@ -19,10 +19,11 @@ from annotation.api.errors import error_response
 from annotation.auth import HasRole, HasScope, visible_projects
 from annotation.models import Role
 from training.api.runs import RunOutputSerializer
-from training.models import DatasetSnapshot, TrainingRun
+from training.models import TrainingRun
 from training.policy.openrlhf import DEFAULT_REWARD_SERVER_URL, OpenRLHFCluster
 from training.policy.selectors import POLICY_KINDS, battle_verdict, policy_run_list, policy_run_state
 from training.policy.services import policy_openrlhf_export, policy_run_create
+from training.selectors.snapshots import snapshot_get
 
 
 def _validation_error(exc: ValidationError) -> Response:
@@ -78,9 +79,7 @@ class PolicyRunListCreateApi(PolicyApi, ListAPIView):
             if project is None:
                 raise Http404("No such project.")
         if v["snapshot_id"] is not None:
-            snapshot = (
-                DatasetSnapshot.objects.filter(pk=v["snapshot_id"], projects__in=projects).distinct().first()
-            )
+            snapshot = snapshot_get(user=request.user, snapshot_id=v["snapshot_id"])
             if snapshot is None:
                 raise Http404("No such snapshot.")
         try:

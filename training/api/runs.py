@@ -23,6 +23,7 @@ from annotation.models import Project, Role
 from training.models import DatasetSnapshot, JobStatus, ModelEvaluation, RewardModel, TrainingRun
 from training.selectors.registry import reward_model_active, reward_model_list
 from training.selectors.runs import run_list, run_live_state, run_metric_series
+from training.selectors.snapshots import snapshot_get
 from training.services.registry import (
     PromotionGate,
     PromotionRefused,
@@ -50,11 +51,8 @@ class TrainApi(APIView):
         return rm
 
     def get_snapshot(self, snapshot_id: int) -> DatasetSnapshot:
-        snapshot = (
-            DatasetSnapshot.objects.filter(pk=snapshot_id, projects__in=visible_projects(self.request.user))
-            .distinct()
-            .first()
-        )
+        # The one snapshot rule: every project of the snapshot must be visible (not just one of them).
+        snapshot = snapshot_get(user=self.request.user, snapshot_id=snapshot_id)
         if snapshot is None:
             raise Http404("No such snapshot.")
         return snapshot

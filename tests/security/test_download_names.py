@@ -23,7 +23,8 @@ def _filename(header: str) -> str | None:
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 @pytest.mark.parametrize("fmt", DOWNLOAD_FORMATS)
 def test_every_download_carries_the_snapshot_name_encoded(world, name, fmt):
-    type(world.snapshot).objects.filter(pk=world.snapshot.pk).update(name=name)  # a ready snapshot is immutable
+    # A ready snapshot is immutable through the model; the name is set as if it was created so.
+    type(world.snapshot).objects.filter(pk=world.snapshot.pk).update(name=name)
     client = world.client_for("engineer", TokenScope.EXPORT)
     resp = client.get(reverse("snapshot-download", args=[world.snapshot.pk, fmt]), {"split": "test"})
     assert resp.status_code == 200

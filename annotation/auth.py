@@ -17,7 +17,7 @@ from annotation.models import ApiToken, Project, Role
 
 def live_tokens() -> QuerySet[ApiToken]:
     """Tokens that authenticate now: not revoked, not expired, and their user is active."""
-    return ApiToken.objects.select_related("user").filter(
+    return ApiToken.objects.select_related("user", "budget_root").filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()),
         revoked_at__isnull=True,
         user__is_active=True,

@@ -196,6 +196,11 @@ class ApiToken(models.Model):
     key_hash = models.CharField(max_length=64, unique=True)
     scopes = models.JSONField(default=list)
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    # A token minted by another token draws on the rate-limit budget of the chain's first token as well as
+    # its own, so minting cannot multiply a limited token's allowance (docs/security.md).
+    budget_root = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="budget_children"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -214,6 +219,16 @@ class ApiToken(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in (self.scopes or [])
+
+    def rate_buckets(self, default_limit: int) -> list[tuple[int, int]]:
+        """The (bucket key, per-minute limit) pairs a request with this token is charged to: the chain's
+        root first (shared by every token minted from it), then the token's own. A limit of 0 is none."""
+        own = (self.pk, self.rate_limit_per_minute or default_limit)
+        root = self.budget_root
+        if root is None:
+            return [own] if own[1] else []
+        pairs = [(root.pk, root.rate_limit_per_minute or default_limit), own]
+        return [pair for pair in pairs if pair[1]]
 
 
 class Prompt(models.Model):

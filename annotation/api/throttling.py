@@ -1,7 +1,8 @@
 """Per-token request rate limit for the REST API.
 
 A token's ``rate_limit_per_minute`` (or ``PREFLAB_API_RATE_LIMIT`` when the token has none; 0 = no limit)
-caps the requests made with it: a token bucket that holds one minute's worth, so bursts up to the limit
+caps the requests made with it, and a token minted by another token is charged to the chain's first token
+(``budget_root``) as well, so minting shares a budget instead of multiplying it: a token bucket that holds one minute's worth, so bursts up to the limit
 pass and a steady client gets the limit per minute. Over it, the answer is 429 with ``Retry-After``.
 Sessions (the web UI) are not limited here; login attempts are limited by the login view.
 
@@ -48,13 +49,12 @@ class TokenRateThrottle(BaseThrottle):
         self._wait = None
         if not isinstance(token, ApiToken):
             return True
-        limit = token.rate_limit_per_minute or _default_limit()
-        if not limit:
-            return True
-        wait = _buckets_for_settings().take(token.pk, limit)
-        if wait > 0:
-            self._wait = wait
-            return False
+        # A minted token is charged to its chain's root too, so children share the root's budget.
+        for key, limit in token.rate_buckets(_default_limit()):
+            wait = _buckets_for_settings().take(key, limit)
+            if wait > 0:
+                self._wait = wait
+                return False
         return True
 
     def wait(self) -> float | None:

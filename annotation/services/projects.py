@@ -286,9 +286,11 @@ def api_token_create(
     scopes: list[str],
     expires_at: datetime | None = None,
     rate_limit_per_minute: int | None = None,
+    minted_by: ApiToken | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token for ``user``. Returns the token and its raw key; only a hash is stored, so the key
-    cannot be shown again."""
+    cannot be shown again. A token ``minted_by`` another shares the rate-limit budget of that token's
+    chain (its ``budget_root``)."""
     errors: dict[str, list[str]] = {}
     if not name.strip():
         errors["name"] = ["This field may not be blank."]
@@ -312,6 +314,7 @@ def api_token_create(
         scopes=sorted(set(scopes)),
         expires_at=expires_at,
         rate_limit_per_minute=rate_limit_per_minute,
+        budget_root=(minted_by.budget_root or minted_by) if minted_by is not None else None,
     )
     return token, raw
 

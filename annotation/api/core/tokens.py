@@ -110,9 +110,10 @@ class ApiTokenViewSet(
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if isinstance(request.auth, ApiToken):
-            self._refuse_escalation(parent=request.auth, data=data)
-        token, raw = api_token_create(user=request.user, **data)
+        minted_by = request.auth if isinstance(request.auth, ApiToken) else None
+        if minted_by is not None:
+            self._refuse_escalation(parent=minted_by, data=data)
+        token, raw = api_token_create(user=request.user, minted_by=minted_by, **data)
         body = dict(self.OutputSerializer(token).data)
         body["key"] = raw
         return Response(body, status=status.HTTP_201_CREATED)

@@ -38,6 +38,13 @@ class TokenInfo:
     scopes: tuple[str, ...]
     rate_limit_per_minute: int | None
     is_staff: bool
+    can_score: bool = True
+    """Member of the served project (or an admin); always true when no project is served."""
+    can_reload: bool = False
+    """Engineer or admin in the served project (any engineer or admin when no project is served)."""
+    budget_root_id: int | None = None
+    """The token whose rate-limit budget this minted token shares (``ApiToken.budget_root``)."""
+    budget_root_rate_limit_per_minute: int | None = None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -80,57 +87,87 @@ def reward_model_for_serving(*, project_id: int, version: int | None = None) -> 
     )
 
 
-def token_info(raw_key: str) -> TokenInfo | None:
-    """Resolve a raw API key (unknown, revoked, expired tokens and inactive users give None)."""
-    from annotation.auth import has_role, token_lookup
+def token_info(raw_key: str, *, project_id: int | None = None) -> TokenInfo | None:
+    """Resolve a raw API key (unknown, revoked, expired tokens and inactive users give None), with the
+    holder's rights in ``project_id`` (the project a reward server serves)."""
+    from annotation.auth import token_lookup
 
     token = token_lookup(raw_key)
     if token is None:
         return None
-    user = token.user
-    return TokenInfo(
-        token_id=token.pk,
-        user_id=user.pk,
-        scopes=tuple(token.scopes or ()),
-        rate_limit_per_minute=token.rate_limit_per_minute,
-        is_staff=bool(user.is_staff or has_role(user, "admin", "engineer")),
-    )
+    return token_infos_by_id([token.pk], project_id=project_id).get(token.pk)
 
 
-def token_infos_by_id(token_ids: Iterable[int], chunk: int = 1000) -> dict[int, TokenInfo]:
+def token_infos_by_id(
+    token_ids: Iterable[int], chunk: int = 1000, *, project_id: int | None = None
+) -> dict[int, TokenInfo]:
     """The tokens among ``token_ids`` that still authenticate, as ``token_info`` would resolve them now;
-    revoked, expired and deleted tokens and those of deactivated users are absent. Two queries per chunk."""
+    revoked, expired and deleted tokens and those of deactivated users are absent. Three queries per chunk.
+
+    Rights in ``project_id`` follow the web's rules (``annotation.auth.visible_projects``): admins
+    (superusers or the admin role) everywhere; others score only as members of the project and reload only
+    as members whose membership role is engineer or admin, or who hold the global engineer role."""
     from django.contrib.auth import get_user_model
 
     from annotation.auth import live_tokens
-    from annotation.models import Role
+    from annotation.models import ProjectMembership, Role
 
     ids = sorted(set(token_ids))
-    staff_groups = [Role.ADMIN.value, Role.ENGINEER.value]
     out: dict[int, TokenInfo] = {}
     for start in range(0, len(ids), chunk):
         rows = list(
             live_tokens()
             .filter(pk__in=ids[start : start + chunk])
             .values(
-                "pk", "scopes", "rate_limit_per_minute", "user_id", "user__is_staff", "user__is_superuser"
+                "pk",
+                "scopes",
+                "rate_limit_per_minute",
+                "budget_root_id",
+                "budget_root__rate_limit_per_minute",
+                "user_id",
+                "user__is_staff",
+                "user__is_superuser",
             )
         )
         user_ids = {row["user_id"] for row in rows}
-        in_staff_group = set(
+        groups: dict[int, set[str]] = {}
+        for user_id, name in (
             get_user_model()
-            .groups.through.objects.filter(user_id__in=user_ids, group__name__in=staff_groups)
-            .values_list("user_id", flat=True)
-        )
+            .groups.through.objects.filter(
+                user_id__in=user_ids, group__name__in=[Role.ADMIN.value, Role.ENGINEER.value]
+            )
+            .values_list("user_id", "group__name")
+        ):
+            groups.setdefault(user_id, set()).add(name)
+        roles_here: dict[int, str] = {}
+        if project_id is not None:
+            roles_here = dict(
+                ProjectMembership.objects.filter(project_id=project_id, user_id__in=user_ids).values_list(
+                    "user_id", "role"
+                )
+            )
         for row in rows:
+            user_groups = groups.get(row["user_id"], set())
+            admin = bool(row["user__is_superuser"] or Role.ADMIN in user_groups)
+            staff = bool(row["user__is_staff"] or admin or Role.ENGINEER in user_groups)
+            if project_id is None:
+                can_score, can_reload = True, staff
+            else:
+                role = roles_here.get(row["user_id"])
+                can_score = admin or role is not None
+                can_reload = admin or (
+                    role is not None and (role in (Role.ENGINEER, Role.ADMIN) or Role.ENGINEER in user_groups)
+                )
             out[row["pk"]] = TokenInfo(
                 token_id=row["pk"],
                 user_id=row["user_id"],
                 scopes=tuple(row["scopes"] or ()),
                 rate_limit_per_minute=row["rate_limit_per_minute"],
-                is_staff=bool(
-                    row["user__is_staff"] or row["user__is_superuser"] or row["user_id"] in in_staff_group
-                ),
+                is_staff=staff,
+                can_score=can_score,
+                can_reload=can_reload,
+                budget_root_id=row["budget_root_id"],
+                budget_root_rate_limit_per_minute=row["budget_root__rate_limit_per_minute"],
             )
     return out
 

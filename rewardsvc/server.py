@@ -300,6 +300,9 @@ class Principal:
     token_id: int | None = None
     is_staff: bool = False
     rate_limit_per_minute: int | None = None
+    can_reload: bool = False
+    budget_root_id: int | None = None
+    budget_root_rate_limit_per_minute: int | None = None
 
 
 _TOKEN_IN_PATH = re.compile(r"/t/[^/\s]+/")
@@ -453,7 +456,21 @@ class RewardService:
             raise ApiError(401, "authentication_failed", "Invalid, revoked or expired token.")
         if not info.has_scope(scope):
             raise ApiError(403, "permission_denied", f"This token lacks the '{scope}' scope.")
-        return Principal("token", info.token_id, info.is_staff, info.rate_limit_per_minute)
+        if not info.can_score:
+            raise ApiError(
+                403,
+                "permission_denied",
+                f"Scoring with project {self.config.project_id}'s reward model needs membership of that project.",
+            )
+        return Principal(
+            "token",
+            info.token_id,
+            info.is_staff,
+            info.rate_limit_per_minute,
+            can_reload=info.can_reload,
+            budget_root_id=info.budget_root_id,
+            budget_root_rate_limit_per_minute=info.budget_root_rate_limit_per_minute,
+        )
 
     def _trusted(self, request: Request) -> bool:
         if not self.networks or request.client is None:
@@ -472,7 +489,7 @@ class RewardService:
         ids = {info.token_id for _, info in self._token_cache.values() if info is not None}
         if not ids:
             return 0
-        live = await self.db(token_infos_by_id, ids)
+        live = await self.db(token_infos_by_id, ids, project_id=self.config.project_id)
         dropped = 0
         for key, (expires, info) in list(self._token_cache.items()):
             if info is None or info.token_id not in ids:
@@ -493,7 +510,7 @@ class RewardService:
         hit = self._token_cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        info = await self.db(token_info, raw)
+        info = await self.db(token_info, raw, project_id=self.config.project_id)
         # Misses are cached briefly too, so a bad token cannot make every request hit the database.
         ttl = (
             self.config.token_cache_seconds if info is not None else min(5.0, self.config.token_cache_seconds)
@@ -504,17 +521,25 @@ class RewardService:
         return info
 
     async def charge(self, principal: Principal, cost: int) -> None:
-        limit = principal.rate_limit_per_minute or self.config.default_rate_limit_per_minute
-        if not limit or principal.token_id is None:
+        if principal.token_id is None:
             return
-        wait = await self._buckets.atake(principal.token_id, limit, cost)
-        if wait > 0:
-            raise ApiError(
-                429,
-                "throttled",
-                f"Rate limit of {limit} scored items per minute exceeded; retry in {wait:.1f}s.",
-                headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+        default = self.config.default_rate_limit_per_minute
+        buckets = [(principal.token_id, principal.rate_limit_per_minute or default)]
+        if principal.budget_root_id is not None:  # a minted token shares its chain root's budget
+            buckets.insert(
+                0, (principal.budget_root_id, principal.budget_root_rate_limit_per_minute or default)
             )
+        for key, limit in buckets:
+            if not limit:
+                continue
+            wait = await self._buckets.atake(key, limit, cost)
+            if wait > 0:
+                raise ApiError(
+                    429,
+                    "throttled",
+                    f"Rate limit of {limit} scored items per minute exceeded; retry in {wait:.1f}s.",
+                    headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+                )
 
     # --- scoring ---
     def check_text(self, value: Any, where: str) -> None:
@@ -882,8 +907,9 @@ async def models_route(request: Request, service: RewardService) -> Response:
 @_timed("reload")
 async def reload_route(request: Request, service: RewardService) -> Response:
     principal = await service.authenticate(request)
-    if not principal.is_staff:
-        raise ApiError(403, "permission_denied", "Reloading needs an engineer or admin token.")
+    if not principal.can_reload:
+        where = f" of project {service.config.project_id}" if service.config.project_id is not None else ""
+        raise ApiError(403, "permission_denied", f"Reloading needs an engineer or admin{where}.")
     swapped = await service.reload()
     model = service.models.current
     return JSONResponse({"swapped": swapped, "model": model.model_id, "model_version": model.version})

@@ -16,7 +16,7 @@ from rewardsvc.batching import BatchingConfig
 from rewardsvc.models import ScoredSample
 from rewardsvc.scoring import RewardScorer
 from rewardsvc.server import ServerConfig
-from tests.factories import make_project, make_token, make_user
+from tests.factories import add_member, make_project, make_token, make_user
 from training.rm_encoding import SequenceLayout, score_sequences
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("require_postgres")]
@@ -184,6 +184,7 @@ def test_concurrent_single_item_requests_are_batched(served, reward_server):
 def test_auth_scopes_limits_and_rate_limits(served, reward_server):
     project, rm, token, engineer = served
     annotator = make_user(Role.ANNOTATOR)
+    add_member(project, annotator)
     no_scope = make_token(engineer, ["annotate"])
     limited = make_token(annotator, ["score"], name="limited")
     ApiToken.objects.filter(name="limited").update(rate_limit_per_minute=3)
@@ -254,6 +255,8 @@ def test_revocation_deactivation_and_new_limits_reach_a_running_server_within_th
 
     project, _, _, _ = served
     revoked_user, inactive_user, limited_user = (make_user(Role.ANNOTATOR) for _ in range(3))
+    for user in (revoked_user, inactive_user, limited_user):
+        add_member(project, user)
     to_revoke = make_token(revoked_user, ["score"], name="to-revoke")
     to_deactivate = make_token(inactive_user, ["score"], name="to-deactivate")
     to_limit = make_token(limited_user, ["score"], name="to-limit")
@@ -285,7 +288,9 @@ def test_revocation_deactivation_and_new_limits_reach_a_running_server_within_th
         eventually(to_limit, 429)  # 2 items over a limit of 1 per minute
         assert time.monotonic() - started < 10  # far under the 30 s cache time
         # an expired token goes the same way
-        expiring = make_token(make_user(Role.ANNOTATOR), ["score"], name="expiring")
+        expiring_user = make_user(Role.ANNOTATOR)
+        add_member(project, expiring_user)
+        expiring = make_token(expiring_user, ["score"], name="expiring")
         assert score(expiring) == 200
         ApiToken.objects.filter(name="expiring").update(expires_at=timezone.now())
         eventually(expiring, 401)
@@ -317,7 +322,9 @@ def test_replicas_on_one_redis_share_each_tokens_rate_limit(served, reward_serve
     """Two server processes' worth of state (two apps, two ports) with ``PREFLAB_CACHE_URL`` on one Redis:
     items scored through one replica count against the token's limit on the other."""
     project, _, _, _ = served
-    limited = make_token(make_user(Role.ANNOTATOR), ["score"], name="shared-limit")
+    limited_user = make_user(Role.ANNOTATOR)
+    add_member(project, limited_user)
+    limited = make_token(limited_user, ["score"], name="shared-limit")
     ApiToken.objects.filter(name="shared-limit").update(rate_limit_per_minute=3)
     config = ServerConfig(project_id=project.pk, poll_seconds=0, sample_rate=0, rate_limit_url=redis_url)
     item = {"prompt": "Hi", "response": " there"}
@@ -342,7 +349,9 @@ def test_an_unreachable_rate_limit_store_falls_back_to_per_process_limits(served
     """Redis down (nothing listens on port 1): requests still succeed and the limit still holds, counted in
     this process, with a warning; the store is not retried on every request."""
     project, _, _, _ = served
-    limited = make_token(make_user(Role.ANNOTATOR), ["score"], name="fallback-limit")
+    limited_user = make_user(Role.ANNOTATOR)
+    add_member(project, limited_user)
+    limited = make_token(limited_user, ["score"], name="fallback-limit")
     ApiToken.objects.filter(name="fallback-limit").update(rate_limit_per_minute=2)
     config = ServerConfig(
         project_id=project.pk, poll_seconds=0, sample_rate=0, rate_limit_url="redis://127.0.0.1:1/0"
@@ -374,3 +383,82 @@ def test_trusted_network_setting_lets_headerless_clients_in(served, reward_serve
             srv.url + "/get_reward", json={"query": ["Hi there"], "prompts": ["Hi"], "labels": [""]}
         )
         assert r.status_code == 200 and len(r.json()["rewards"]) == 1
+
+
+def test_scoring_needs_membership_of_the_served_project_and_reload_an_engineer_there(served, reward_server):
+    """``serve_rewards --project N``: a member of another project (even an engineer there) may neither score
+    with project N's model nor reload it; members score; reload needs an engineer or admin of project N
+    (global engineer role or an engineer/admin membership), or an admin."""
+    project, _, engineer_token, _ = served
+    other = make_project()
+    elsewhere = make_user(Role.ENGINEER)
+    add_member(other, elsewhere, Role.ENGINEER)
+    annotator, membership_engineer, admin = (
+        make_user(Role.ANNOTATOR),
+        make_user(Role.ANNOTATOR),
+        make_user(Role.ADMIN),
+    )
+    add_member(project, annotator)
+    add_member(project, membership_engineer, Role.ENGINEER)
+    tokens = {
+        "elsewhere": make_token(elsewhere, ["score"]),
+        "annotator": make_token(annotator, ["score"]),
+        "membership_engineer": make_token(membership_engineer, ["score"]),
+        "admin": make_token(admin, ["score"]),
+        "engineer": engineer_token,
+    }
+    config = ServerConfig(project_id=project.pk, poll_seconds=0, sample_rate=0)
+    calls = {
+        "/v1/reward/score": {"items": [{"prompt": "Hi", "response": " there"}]},
+        "/get_reward": {"query": ["Hi there"], "prompts": ["Hi"]},
+        "/classify": {"input": ["Hi there"]},
+    }
+    with reward_server(config) as srv:
+
+        def status(who: str, path: str, body=None, method="post") -> int:
+            headers = {"Authorization": f"Bearer {tokens[who]}"}
+            return httpx.request(method, srv.url + path, json=body, headers=headers).status_code
+
+        for path, body in calls.items():
+            r = httpx.post(
+                srv.url + path, json=body, headers={"Authorization": f"Bearer {tokens['elsewhere']}"}
+            )
+            assert r.status_code == 403, path
+            assert "membership" in r.json()["error"]["message"]
+            assert [status(w, path, body) for w in ("annotator", "membership_engineer", "admin")] == [200] * 3
+        assert status("elsewhere", "/v1/models", method="get") == 403
+        reloads = {who: status(who, "/v1/admin/reload") for who in tokens}
+        assert reloads == {
+            "elsewhere": 403,
+            "annotator": 403,
+            "membership_engineer": 200,
+            "admin": 200,
+            "engineer": 200,
+        }
+
+
+def test_a_minted_token_shares_its_roots_scoring_budget(served, reward_server):
+    project, _, _, _ = served
+    user = make_user(Role.ANNOTATOR)
+    add_member(project, user)
+    root_raw = make_token(user, ["score"], name="root")
+    child_raw = make_token(user, ["score"], name="child")
+    root = ApiToken.objects.get(name="root")
+    root.rate_limit_per_minute = 3
+    root.save(update_fields=["rate_limit_per_minute"])
+    ApiToken.objects.filter(name="child").update(budget_root=root, rate_limit_per_minute=3)
+    config = ServerConfig(project_id=project.pk, poll_seconds=0, sample_rate=0)
+    item = {"prompt": "Hi", "response": " there"}
+    with reward_server(config) as srv:
+        url = srv.url + "/v1/reward/score"
+
+        def score(raw: str, n: int) -> int:
+            return httpx.post(
+                url, json={"items": [item] * n}, headers={"Authorization": f"Bearer {raw}"}
+            ).status_code
+
+        assert score(child_raw, 2) == 200
+        assert score(root_raw, 1) == 200
+        assert score(child_raw, 1) == 429  # the child's own bucket has 1 left, the shared root none
+        assert score(root_raw, 1) == 429
+

@@ -769,8 +769,17 @@ async def get_reward_route(request: Request, service: RewardService) -> Response
             400, "invalid", "'query' must be a list of strings.", fields={"query": ["A list of strings."]}
         )
     prompts = data.get("prompts") or []
-    if not isinstance(prompts, list) or (prompts and len(prompts) != len(queries)):
-        prompts = []
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+        raise ApiError(
+            400, "invalid", "'prompts' must be a list of strings.", fields={"prompts": ["A list of strings."]}
+        )
+    if prompts and len(prompts) != len(queries):
+        message = (
+            f"'prompts' has {len(prompts)} items but 'query' has {len(queries)}; send one prompt per query."
+        )
+        raise ApiError(400, "invalid", message, fields={"prompts": [message]})
     service.check_count(len(queries))
     for i, q in enumerate(queries):
         service.check_text(q, f"query[{i}]")
@@ -778,10 +787,7 @@ async def get_reward_route(request: Request, service: RewardService) -> Response
     await service.charge(principal, len(queries))
     with service.models.acquire() as model:
         _want_normalize(model, normalize)
-        pairs = [
-            _split_query(q, prompts[i] if prompts and isinstance(prompts[i], str) else None)
-            for i, q in enumerate(queries)
-        ]
+        pairs = [_split_query(q, prompts[i] if prompts else None) for i, q in enumerate(queries)]
 
         def encode(s: RewardScorer) -> list[EncodedInput]:
             # With its prompt, a query is split and encoded as training did (prompt ids + response ids);

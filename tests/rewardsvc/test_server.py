@@ -462,3 +462,20 @@ def test_a_minted_token_shares_its_roots_scoring_budget(served, reward_server):
         assert score(child_raw, 1) == 429  # the child's own bucket has 1 left, the shared root none
         assert score(root_raw, 1) == 429
 
+
+def test_get_reward_refuses_prompts_that_do_not_match_the_queries(served, reward_server):
+    project, _, token, _ = served
+    config = ServerConfig(project_id=project.pk, poll_seconds=0, sample_rate=0)
+    auth = {"Authorization": f"Bearer {token}"}
+    with reward_server(config) as srv:
+        url = srv.url + "/get_reward"
+        r = httpx.post(url, json={"query": ["Hi there", "Hi you"], "prompts": ["Hi"]}, headers=auth)
+        assert r.status_code == 400
+        assert r.json()["error"]["fields"]["prompts"] == [
+            "'prompts' has 1 items but 'query' has 2; send one prompt per query."
+        ]
+        r = httpx.post(url, json={"query": ["Hi there"], "prompts": [3]}, headers=auth)
+        assert r.status_code == 400 and "prompts" in r.json()["error"]["fields"]
+        assert (
+            httpx.post(url, json={"query": ["Hi there"], "prompts": ["Hi"]}, headers=auth).status_code == 200
+        )

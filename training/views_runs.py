@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from annotation.auth import has_role, visible_projects
+from annotation.auth import has_role, is_admin, visible_projects
 from annotation.models import Role
 from training import run_charts
 from training.models import DatasetSnapshot, JobStatus, RewardModel, TrainingRun
@@ -216,6 +216,7 @@ def reward_model_detail_page(request, model_id: int):
             "gate": PromotionGate(),
             "snapshots": snapshots,
             "others": reward_model_list(projects=visible_projects(request.user)).exclude(pk=rm.pk)[:50],
+            "show_paths": is_admin(request.user),  # server paths are for admins (as in the API)
         },
     )
 

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api.errors import error_response
-from annotation.auth import HasRole, HasScope, visible_projects
+from annotation.auth import HasRole, HasScope, is_admin, visible_projects
 from annotation.models import Project, Role
 from training.models import DatasetSnapshot, JobStatus, ModelEvaluation, RewardModel, TrainingRun
 from training.selectors.registry import reward_model_active, reward_model_list
@@ -193,6 +193,16 @@ class RewardModelOutputSerializer(serializers.ModelSerializer):
             "is_active",
             "created_at",
         ]
+        extra_kwargs = {
+            "artifact_dir": {"help_text": "Server path of the model files; shown to admins only."}
+        }
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or not is_admin(request.user):
+            data.pop("artifact_dir", None)  # a server path: nothing a non-admin can use, something to probe
+        return data
 
 
 class RewardModelListApi(TrainApi, ListAPIView):
@@ -215,7 +225,8 @@ class RewardModelDetailApi(TrainApi):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, model_id: int):
-        return Response(self.OutputSerializer(self.get_reward_model(model_id)).data)
+        rm = self.get_reward_model(model_id)
+        return Response(self.OutputSerializer(rm, context={"request": request}).data)
 
 
 class RewardModelEvaluateApi(TrainApi):
@@ -295,7 +306,7 @@ class ProjectActiveRewardModelApi(TrainApi):
         rm = reward_model_active(project)
         if rm is None:
             raise Http404("This project has no active reward model.")
-        return Response(RewardModelOutputSerializer(rm).data)
+        return Response(RewardModelOutputSerializer(rm, context={"request": request}).data)
 
 
 class ProjectRetrainApi(TrainApi):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -60,6 +62,43 @@ def validate_ranking_length(value: int) -> None:
         raise ValidationError(f"Must be between 2 and {hard} (PREFLAB_MAX_RANKING_LENGTH).")
 
 
+#: Bounds of project settings (docs/security.md); the database checks them too.
+PAIRS_PER_PROMPT_MAX = 1000
+LEASE_SECONDS_MAX = 7 * 24 * 3600
+UNDO_GRACE_SECONDS_MAX = 24 * 3600
+EXTRA_CRITERIA_MAX = 20
+
+
+def validate_extra_criteria(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(c, str) and c.strip() for c in value):
+        raise ValidationError("Must be a list of non-empty strings.")
+    if len(value) > EXTRA_CRITERIA_MAX:
+        raise ValidationError(f"At most {EXTRA_CRITERIA_MAX} extra criteria.")
+    if any(len(c) > 100 for c in value):
+        raise ValidationError("Each criterion is at most 100 characters.")
+
+
+def validate_quality_settings(value) -> None:
+    """An object of known ``QualitySettings`` keys with numbers of the right kind (unknown keys were silently
+    ignored before, so a typo looked like a setting that did nothing)."""
+    from annotation.quality.flags import QualitySettings
+
+    if not isinstance(value, dict):
+        raise ValidationError("Must be a JSON object.")
+    defaults = QualitySettings()
+    errors = []
+    for key, item in value.items():
+        if not hasattr(defaults, key):
+            errors.append(f"unknown setting '{key}'")
+            continue
+        want = type(getattr(defaults, key))
+        ok = isinstance(item, (int, float)) and not isinstance(item, bool) and math.isfinite(item)
+        if not ok or (want is int and not float(item).is_integer()) or item < 0:
+            errors.append(f"'{key}' must be a non-negative {'whole ' if want is int else ''}number")
+    if errors:
+        raise ValidationError("; ".join(errors) + ".")
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
@@ -68,7 +107,11 @@ class Project(models.Model):
     pairing_strategy = models.CharField(
         max_length=16, choices=PairingStrategy.choices, default=PairingStrategy.ALL_PAIRS
     )
-    pairs_per_prompt = models.PositiveSmallIntegerField(default=3, help_text="k for the random_k strategy.")
+    pairs_per_prompt = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(PAIRS_PER_PROMPT_MAX)],
+        help_text="k for the random_k strategy.",
+    )
     max_ranking_length = models.PositiveSmallIntegerField(
         default=_ranking_length_default,
         validators=[validate_ranking_length],
@@ -79,14 +122,26 @@ class Project(models.Model):
     ask_strength = models.BooleanField(default=True, help_text="Ask slightly / clearly / much better.")
     rationale_required = models.BooleanField(default=False)
     extra_criteria = models.JSONField(
-        default=list, blank=True, help_text='Extra per-task questions, e.g. ["helpful", "harmless"].'
+        default=list,
+        blank=True,
+        validators=[validate_extra_criteria],
+        help_text='Extra per-task questions, e.g. ["helpful", "harmless"].',
     )
     gold_rate = models.FloatField(default=0.0, help_text="Share of served tasks that are gold items.")
     gold_feedback = models.BooleanField(default=True, help_text="Tell annotators the gold answer after.")
     swap_repeat_rate = models.FloatField(default=0.0, help_text="Share of judged tasks repeated A/B-swapped.")
-    lease_seconds = models.PositiveIntegerField(default=600)
-    undo_grace_seconds = models.PositiveIntegerField(default=30)
-    quality_settings = models.JSONField(default=dict, blank=True, help_text="Thresholds for quality flags.")
+    lease_seconds = models.PositiveIntegerField(
+        default=600, validators=[MinValueValidator(1), MaxValueValidator(LEASE_SECONDS_MAX)]
+    )
+    undo_grace_seconds = models.PositiveIntegerField(
+        default=30, validators=[MaxValueValidator(UNDO_GRACE_SECONDS_MAX)]
+    )
+    quality_settings = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_quality_settings],
+        help_text="Thresholds for quality flags.",
+    )
     retrain_after_judgments = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -116,6 +171,17 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=Q(swap_repeat_rate__gte=0) & Q(swap_repeat_rate__lte=1),
                 name="project_swap_rate_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(pairs_per_prompt__gte=1) & Q(pairs_per_prompt__lte=PAIRS_PER_PROMPT_MAX),
+                name="project_pairs_per_prompt_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(lease_seconds__gte=1) & Q(lease_seconds__lte=LEASE_SECONDS_MAX),
+                name="project_lease_seconds_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(undo_grace_seconds__lte=UNDO_GRACE_SECONDS_MAX), name="project_undo_grace_max"
             ),
         ]
 

@@ -62,6 +62,10 @@ def validate_ranking_length(value: int) -> None:
         raise ValidationError(f"Must be between 2 and {hard} (PREFLAB_MAX_RANKING_LENGTH).")
 
 
+#: The largest value of a PostgreSQL ``integer`` column: API and form fields that write one say so, so a
+#: bigger number is a 400 naming the field instead of a database error.
+DB_INT_MAX = 2**31 - 1
+
 #: Bounds of project settings (docs/security.md); the database checks them too.
 PAIRS_PER_PROMPT_MAX = 1000
 LEASE_SECONDS_MAX = 7 * 24 * 3600

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,6 +25,10 @@ from training.rm_encoding import can_normalize, normalize_rewards
 SPOT_CHECK_ROLES = ("engineer", "reviewer")
 CANDIDATE_SEPARATOR = "---"
 MAX_CANDIDATES = 16
+#: Newest scored samples one "send to annotation" uses: default and cap.
+DEFAULT_SEND, MAX_SEND = 200, 2000
+#: Largest id a form may name (PostgreSQL bigint; a larger number would reach the database as an error).
+MAX_ID = 2**63 - 1
 
 _scorers: OrderedDict[str, RewardScorer] = OrderedDict()
 _scorers_lock = threading.Lock()
@@ -81,11 +86,20 @@ def _split_candidates(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def spot_check(request):
-    _require_role(request)
-    models = list(spot_check_models(request.user))
+class SpotCheckSendForm(forms.Form):
+    """What "Send to annotation" posts; bad values are form errors (a 400 page naming the field)."""
+
+    reward_model = forms.IntegerField(min_value=1, max_value=MAX_ID)
+    project = forms.IntegerField(min_value=1, max_value=MAX_ID)
+    limit = forms.IntegerField(min_value=1, max_value=MAX_SEND, required=False)
+    source = forms.ChoiceField(
+        choices=[("", "any"), ("traffic", "traffic"), ("rollout", "rollout"), ("spot_check", "spot_check")],
+        required=False,
+    )
+
+
+def _page_context(request, models: list, model_id) -> dict:
+    """The spot-check page's pickers: models, projects, recent samples, the selected model and its prompts."""
     ctx: dict = {
         "models": models,
         "separator": CANDIDATE_SEPARATOR,
@@ -93,7 +107,6 @@ def spot_check(request):
         "recent": scored_sample_recent(unsent_only=False).filter(reward_model__in=models)[:20],
     }
     selected = None
-    model_id = request.POST.get("reward_model") or request.GET.get("reward_model")
     if model_id:
         selected = next((m for m in models if str(m.pk) == str(model_id)), None)
     elif models:
@@ -101,6 +114,16 @@ def spot_check(request):
     ctx["selected"] = selected
     if selected is not None:
         ctx["prompts"] = Prompt.objects.filter(project_id=selected.project_id).order_by("-id")[:50]
+    return ctx
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def spot_check(request):
+    _require_role(request)
+    models = list(spot_check_models(request.user))
+    ctx = _page_context(request, models, request.POST.get("reward_model") or request.GET.get("reward_model"))
+    selected = ctx["selected"]
     prompt_text = request.POST.get("prompt", "")
     candidates_text = request.POST.get("candidates", "")
     picked = request.POST.get("prompt_id") or request.GET.get("prompt_id")
@@ -158,13 +181,20 @@ def spot_check(request):
 def spot_check_send(request):
     """Send recent, not yet sent scored samples of one RM to an annotation project as spot-check tasks."""
     _require_role(request)
+    form = SpotCheckSendForm(request.POST)
+    if not form.is_valid():
+        models_list = list(spot_check_models(request.user))
+        ctx = _page_context(request, models_list, request.POST.get("reward_model"))
+        ctx["send_errors"] = [f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()]
+        return render(request, "rewardsvc/spot_check.html", ctx, status=400)
+    v = form.cleaned_data
     models = {m.pk: m for m in spot_check_models(request.user)}
-    reward_model = models.get(int(request.POST.get("reward_model") or 0))
+    reward_model = models.get(v["reward_model"])
     if reward_model is None:
         raise PermissionDenied("Unknown reward model.")
-    project = get_object_or_404(visible_projects(request.user), pk=request.POST.get("project"))
-    limit = max(1, min(int(request.POST.get("limit") or 200), 2000))
-    source = request.POST.get("source") or None
+    project = get_object_or_404(visible_projects(request.user), pk=v["project"])
+    limit = v["limit"] or DEFAULT_SEND
+    source = v["source"] or None
     samples = list(scored_sample_recent(reward_model_id=reward_model.pk, source=source)[:limit])
     report = scored_samples_to_project(samples=samples, project=project)
     messages.success(

@@ -11,7 +11,22 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from annotation.models import Project
+from annotation.models import DB_INT_MAX, Project
+
+#: Seeds are 0 .. SEED_MAX: they are stored in an integer column and numpy takes no negative seed.
+SEED_MAX = DB_INT_MAX
+
+
+def check_seed(seed) -> int:
+    """The seed as an int in 0 .. SEED_MAX, else a ``ValidationError`` naming ``seed`` (forms and services
+    call this so an oversized seed is a form error, not a database error)."""
+    from django.core.exceptions import ValidationError
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise ValidationError(
+            {"seed": [f"Must be a whole number from 0 to {SEED_MAX}, not {str(seed)[:40]}."]}
+        )
+    return seed
 
 
 class JobStatus(models.TextChoices):

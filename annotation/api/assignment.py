@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.auth import HasRole, HasScope, visible_projects
-from annotation.models import Choice, ComparisonTask, Judgment, Prompt, TaskKind
+from annotation.models import DB_INT_MAX, Choice, ComparisonTask, Judgment, Prompt, TaskKind
 from annotation.selectors.assignment import annotator_progress, review_queue
 from annotation.selectors.dashboard import annotator_dashboard
 from annotation.selectors.projects import reviewer_projects
@@ -82,7 +82,7 @@ class TaskSubmitApi(AnnotateView):
         strength = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3)
         rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
         criteria = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
-        time_spent_ms = serializers.IntegerField(required=False, default=0, min_value=0)
+        time_spent_ms = serializers.IntegerField(required=False, default=0, min_value=0, max_value=DB_INT_MAX)
         idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=64)
 
     class OutputSerializer(serializers.Serializer):
@@ -169,7 +169,7 @@ class PromptRankApi(AnnotateView):
             min_length=2,
             help_text="Candidate ids, best first: at most the project's max_ranking_length.",
         )
-        time_spent_ms = serializers.IntegerField(required=False, default=0, min_value=0)
+        time_spent_ms = serializers.IntegerField(required=False, default=0, min_value=0, max_value=DB_INT_MAX)
 
     class OutputSerializer(serializers.Serializer):
         ranking = serializers.IntegerField()

@@ -19,7 +19,7 @@ from annotation.api.errors import error_response
 from annotation.auth import HasRole, HasScope, visible_projects
 from annotation.models import Role
 from training.api.runs import RunOutputSerializer
-from training.models import TrainingRun
+from training.models import SEED_MAX, TrainingRun
 from training.policy.openrlhf import DEFAULT_REWARD_SERVER_URL, OpenRLHFCluster
 from training.policy.selectors import POLICY_KINDS, battle_verdict, policy_run_list, policy_run_state
 from training.policy.services import policy_openrlhf_export, policy_run_create
@@ -60,7 +60,7 @@ class PolicyRunListCreateApi(PolicyApi, ListAPIView):
         project_id = serializers.IntegerField(required=False, allow_null=True, default=None)
         snapshot_id = serializers.IntegerField(required=False, allow_null=True, default=None)
         config = serializers.DictField(required=False, default=dict)
-        seed = serializers.IntegerField(required=False, default=42)
+        seed = serializers.IntegerField(required=False, default=42, min_value=0, max_value=SEED_MAX)
 
     def get_queryset(self):
         return policy_run_list(

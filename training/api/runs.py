@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from annotation.api.errors import error_response
 from annotation.auth import HasRole, HasScope, is_admin, visible_projects
 from annotation.models import Project, Role
-from training.models import DatasetSnapshot, JobStatus, ModelEvaluation, RewardModel, TrainingRun
+from training.models import SEED_MAX, DatasetSnapshot, JobStatus, ModelEvaluation, RewardModel, TrainingRun
 from training.selectors.registry import reward_model_active, reward_model_list
 from training.selectors.runs import run_list, run_live_state, run_metric_series
 from training.selectors.snapshots import snapshot_get
@@ -96,7 +96,7 @@ class RunListCreateApi(TrainApi, ListAPIView):
         snapshot_id = serializers.IntegerField()
         base_model = serializers.CharField(max_length=500)
         config = serializers.DictField(required=False, default=dict)
-        seed = serializers.IntegerField(required=False, default=42)
+        seed = serializers.IntegerField(required=False, default=42, min_value=0, max_value=SEED_MAX)
 
     def get_queryset(self):
         return run_list(

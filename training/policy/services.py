@@ -13,7 +13,7 @@ from django.db import transaction
 from training import jobs
 from training.configs import ConfigError
 from training.limits import work_limits_check
-from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun
+from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun, check_seed
 from training.policy.spec import PolicyRunSpec, algorithm_config
 
 POLICY_KINDS = (RunKind.SFT, RunKind.PPO, RunKind.GRPO, RunKind.RLOO)
@@ -45,6 +45,7 @@ def policy_run_create(
         raise ValidationError({"kind": f"not a policy run kind: {kind!r}"})
     if not base_model:
         raise ValidationError({"base_model": "a base model (directory or Hugging Face id) is required"})
+    check_seed(seed)
     try:
         spec = PolicyRunSpec.from_dict(config)
     except ConfigError as exc:

@@ -14,7 +14,7 @@ from django.db import transaction
 from training import jobs
 from training.configs import ConfigError
 from training.limits import work_limits_check
-from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun
+from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun, check_seed
 from training.reward_training import RewardRunConfig
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ def reward_run_create(
         raise ValidationError({"snapshot": f"snapshot {snapshot} is not ready ({snapshot.status})"})
     if not base_model:
         raise ValidationError({"base_model": "a base model (Hugging Face id or directory) is required"})
+    check_seed(seed)
     try:
         cfg = config if isinstance(config, RewardRunConfig) else RewardRunConfig.from_dict(config)
     except ConfigError as exc:

@@ -13,7 +13,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from annotation.api.core.base import IdFilter, ProjectAccessMixin, UtcIsoDateTimeFilter
-from annotation.models import Candidate, ComparisonTask, Prompt, TaskKind, TaskStatus
+from annotation.models import DB_INT_MAX, Candidate, ComparisonTask, Prompt, TaskKind, TaskStatus
 from annotation.selectors.projects import (
     candidate_list_for_user,
     project_access_for_user,
@@ -280,7 +280,9 @@ class TaskViewSet(
             help_text="A, B, tie or both_bad; needed for gold tasks.",
         )
         gold_explanation = serializers.CharField(required=False, allow_blank=True, default="")
-        priority = serializers.IntegerField(required=False, default=0)
+        priority = serializers.IntegerField(
+            required=False, default=0, min_value=-DB_INT_MAX, max_value=DB_INT_MAX
+        )
         metadata = serializers.DictField(required=False)
         randomize_order = serializers.BooleanField(
             default=True, help_text="Shuffle which candidate is shown as A (a gold answer follows the swap)."

@@ -19,7 +19,7 @@ from annotation.api.core.base import (
     ProjectAccessMixin,
     UtcIsoDateTimeFilter,
 )
-from annotation.models import Choice, Judgment, JudgmentSource
+from annotation.models import DB_INT_MAX, Choice, Judgment, JudgmentSource
 from annotation.selectors.projects import judgment_list_for_user, task_list_for_user
 from annotation.services.judgments import judgment_submit
 
@@ -98,7 +98,7 @@ class JudgmentViewSet(
             required=False,
             help_text='Answers to extra criteria, e.g. {"harmless": "A"}.',
         )
-        time_spent_ms = serializers.IntegerField(required=False, min_value=0, default=0)
+        time_spent_ms = serializers.IntegerField(required=False, min_value=0, max_value=DB_INT_MAX, default=0)
         idempotency_key = serializers.CharField(
             required=False, allow_blank=True, max_length=64, help_text="Same as the Idempotency-Key header."
         )

@@ -12,7 +12,7 @@ from rest_framework import exceptions, mixins, permissions, serializers, status,
 from rest_framework.response import Response
 
 from annotation.api.core.base import NotFoundMixin, StrictBooleanFilter, TokenScopes
-from annotation.models import ApiToken, TokenScope
+from annotation.models import DB_INT_MAX, ApiToken, TokenScope
 from annotation.selectors.projects import api_token_list_for_user
 from annotation.services.projects import api_token_create, api_token_revoke
 
@@ -66,10 +66,7 @@ class ApiTokenViewSet(
         )
         expires_at = serializers.DateTimeField(required=False, allow_null=True)
         rate_limit_per_minute = serializers.IntegerField(
-            required=False,
-            allow_null=True,
-            min_value=1,
-            max_value=2**31 - 1,  # the column is an int
+            required=False, allow_null=True, min_value=1, max_value=DB_INT_MAX
         )
 
         class Meta:

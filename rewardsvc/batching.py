@@ -25,7 +25,8 @@ class BatchingConfig:
 
     window_ms: float = 5.0
     """How long to keep collecting after the first waiting input (0: take only what is already queued).
-    Skipped while traffic is a single caller at a time (see ``MicroBatcher._collect``)."""
+    Skipped while traffic is a single caller at a time and no other caller is in flight (see
+    ``MicroBatcher._collect``)."""
     max_batch_items: int = 64
     """Most inputs in one forward."""
     max_batch_tokens: int = 8192
@@ -99,12 +100,17 @@ class BatchStats:
     collections: int = 0
     max_items_in_forward: int = 0
     window_skips: int = 0
-    """Collections dispatched at once because the last batch held a single caller and nothing waits."""
+    """Collections dispatched at once because the last batch held a single caller, nothing waits and no
+    other caller is in flight."""
 
 
 class MicroBatcher:
     """Merges inputs from concurrent ``submit`` calls into padded forwards run by ``forward_fn`` on one
-    worker thread. ``forward_fn(items) -> list[float]`` gets a list of items of one bucket."""
+    worker thread. ``forward_fn(items) -> list[float]`` gets a list of items of one bucket.
+
+    ``callers_in_flight`` says how many callers are being served right now, counting those still on their
+    way to ``submit`` (a server counts requests from arrival to response); by default the batcher counts
+    its own unfinished ``submit`` calls."""
 
     def __init__(
         self,
@@ -113,6 +119,7 @@ class MicroBatcher:
         *,
         on_forward: Callable[[int, int, float], None] | None = None,
         thread_initializer: Callable[[], None] | None = None,
+        callers_in_flight: Callable[[], int] | None = None,
     ) -> None:
         self.forward_fn = forward_fn
         self.config = config or BatchingConfig()
@@ -126,7 +133,9 @@ class MicroBatcher:
         self._closed = False
         self._queued_items = 0
         self._calls = 0
+        self._open_calls = 0  # submit() calls not yet answered
         self._solo = True  # the last batch held one caller's inputs (or there was none yet)
+        self._callers_in_flight = callers_in_flight or (lambda: self._open_calls)
 
     @property
     def queue_depth(self) -> int:
@@ -151,15 +160,24 @@ class MicroBatcher:
             for item, length in zip(items, lengths, strict=True)
         ]
         self._queued_items += len(pending)
-        for p in pending:
-            self._queue.put_nowait(p)
-        return list(await asyncio.gather(*(p.future for p in pending)))
+        self._open_calls += 1
+        try:
+            for p in pending:
+                self._queue.put_nowait(p)
+            return list(await asyncio.gather(*(p.future for p in pending)))
+        finally:
+            self._open_calls -= 1
 
     async def _collect(self) -> list[_Pending]:
         """Take the waiting inputs and keep collecting for the window. The window is skipped when the last
-        batch held a single caller's inputs and nothing else waits: with one client at a time, waiting
-        only adds latency (nobody else will come), while under concurrent load the forward that just ran
-        lets the next requests queue up, so batches hold several callers again and the window returns."""
+        batch held a single caller's inputs, nothing else waits and no other caller is in flight: with one
+        client at a time, waiting only adds latency (nobody else will come).
+
+        "In flight" matters on a busy machine: concurrent requests then reach ``submit`` one by one
+        (staggered by parsing, auth, the database thread, a starved event loop), each after the previous
+        forward ended, so "nothing waits" held for every one of them and each got a forward of its own;
+        a loaded server stopped batching exactly when it most needed to. Another caller in flight means
+        more inputs are coming, so the window applies."""
         cfg = self.config
         first = await self._queue.get()
         batch = [first]
@@ -174,7 +192,7 @@ class MicroBatcher:
             try:
                 nxt = self._queue.get_nowait()
             except asyncio.QueueEmpty:
-                if solo and all(p.call == first.call for p in batch):
+                if solo and all(p.call == first.call for p in batch) and self._callers_in_flight() <= 1:
                     self.stats.window_skips += 1
                     break
                 remaining = deadline - time.perf_counter()

@@ -216,9 +216,12 @@ class ModelHolder:
     """The served model, swapped atomically. Requests ``acquire`` the current one and keep it to the end,
     so a swap never fails a request: the old model drains its in-flight requests, then is closed."""
 
-    def __init__(self, config: ServerConfig, metrics: ServerMetrics) -> None:
+    def __init__(
+        self, config: ServerConfig, metrics: ServerMetrics, callers_in_flight: Callable[[], int] | None = None
+    ) -> None:
         self.config = config
         self.metrics = metrics
+        self.callers_in_flight = callers_in_flight
         self.current: LoadedModel | None = None
         self.draining: list[LoadedModel] = []
         self._swap_lock = asyncio.Lock()
@@ -236,6 +239,7 @@ class ModelHolder:
             self.config.batching,
             on_forward=self.metrics.on_forward,
             thread_initializer=_set_thread_limits(self.config.num_threads),
+            callers_in_flight=self.callers_in_flight,
         )
         return LoadedModel(scorer, batcher, model_id, scorer.version, pk)
 
@@ -326,10 +330,14 @@ class RewardService:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.metrics = ServerMetrics()
-        self.models = ModelHolder(config, self.metrics)
+        # Scoring requests between arrival and response: the batcher keeps its window open while more
+        # than one is in flight, even if the others have not reached its queue yet.
+        self.scoring_in_flight = 0
+        self.models = ModelHolder(config, self.metrics, lambda: self.scoring_in_flight)
         self.networks = [ipaddress.ip_network(n, strict=False) for n in config.trusted_networks]
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rm-db")
         self._token_cache: dict[str, tuple[float, Any]] = {}
+        self._lookups: dict[str, asyncio.Future] = {}
         self._buckets = token_buckets(config.rate_limit_url, "rm")
         self._samples: deque[dict] = deque(maxlen=10_000)
         self._tasks: list[asyncio.Task] = []
@@ -510,7 +518,14 @@ class RewardService:
         hit = self._token_cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        info = await self.db(token_info, raw, project_id=self.config.project_id)
+        # Concurrent first requests with one token share one lookup (single flight): without it each queued
+        # its own on the one database thread and they reached the batcher one by one.
+        lookup = self._lookups.get(key)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self.db(token_info, raw, project_id=self.config.project_id))
+            self._lookups[key] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(key, None))
+        info = await asyncio.shield(lookup)
         # Misses are cached briefly too, so a bad token cannot make every request hit the database.
         ttl = (
             self.config.token_cache_seconds if info is not None else min(5.0, self.config.token_cache_seconds)
@@ -674,15 +689,18 @@ def _service(request: Request) -> RewardService:
     return request.app.state.service
 
 
-def _timed(route: str):
+def _timed(route: str, *, scoring: bool = True):
     def wrap(fn):
         async def endpoint(request: Request) -> Response:
             service = _service(request)
             started = time.perf_counter()
+            service.scoring_in_flight += scoring
             try:
                 response = await fn(request, service)
             except ApiError as exc:
                 response = exc.response()
+            finally:
+                service.scoring_in_flight -= scoring
             service.metrics.requests.labels(route, str(response.status_code)).inc()
             service.metrics.latency.labels(route).observe(time.perf_counter() - started)
             return response
@@ -887,7 +905,7 @@ async def health_route(request: Request) -> Response:
     return JSONResponse({"status": "ok", "model": model.model_id, "model_version": model.version})
 
 
-@_timed("models")
+@_timed("models", scoring=False)
 async def models_route(request: Request, service: RewardService) -> Response:
     await service.authenticate(request)
     rows = []
@@ -910,7 +928,7 @@ async def models_route(request: Request, service: RewardService) -> Response:
     return JSONResponse({"object": "list", "data": rows})
 
 
-@_timed("reload")
+@_timed("reload", scoring=False)
 async def reload_route(request: Request, service: RewardService) -> Response:
     principal = await service.authenticate(request)
     if not principal.can_reload:

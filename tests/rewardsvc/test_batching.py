@@ -115,3 +115,43 @@ def test_one_caller_at_a_time_skips_the_window_and_concurrent_callers_still_merg
     assert calls[:10] == [2] * 10  # one caller's two inputs go together, without waiting
     assert results == [[float(i)] for i in range(20)]
     assert sum(calls[10:]) == 20 and max(calls[10:]) > 1
+
+
+def test_staggered_callers_still_merge_while_others_are_in_flight():
+    """On a busy server concurrent requests reach the batcher one by one, each after the previous forward
+    ended (auth, parsing and the database thread stagger them). Nothing waits in the queue at any moment,
+    so "a lone caller" looked true for every one of them and each got its own forward. With other callers
+    in flight (the server counts requests from arrival to response) the window stays open and they merge.
+
+    No timing: the window is far longer than the test, and the collection ends because it is full
+    (``max_batch_items=1`` makes four inputs a full collection)."""
+    forwards: list[int] = []
+
+    def forward(items):
+        forwards.append(len(items))
+        return [float(x) for x in items]
+
+    async def main():
+        in_flight = {"n": 4}  # four requests have arrived at the server; they reach submit() one by one
+        batcher = MicroBatcher(
+            forward,
+            BatchingConfig(window_ms=60_000, max_batch_items=1, forward_overhead_tokens=0),
+            callers_in_flight=lambda: in_flight["n"],
+        )
+        first = asyncio.ensure_future(batcher.submit([0], [5]))
+        await asyncio.sleep(0)  # the collector takes the first input with nothing else queued
+        await asyncio.sleep(0)
+        rest = []
+        for i in range(1, 4):
+            rest.append(asyncio.ensure_future(batcher.submit([i], [5])))
+            await asyncio.sleep(0)
+        results = await asyncio.gather(first, *rest)
+        in_flight["n"] = 1
+        stats = batcher.stats
+        await batcher.aclose()
+        return results, stats
+
+    results, stats = _run(main())
+    assert results == [[0.0], [1.0], [2.0], [3.0]]
+    assert stats.window_skips == 0
+    assert stats.collections == 1  # one collection held all four callers

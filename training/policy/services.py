@@ -3,6 +3,7 @@ run's live extras (sample responses, failure-detector warnings) in ``TrainingRun
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,7 @@ def policy_run_create(
         raise ValidationError(
             {"config": "do not store tokens in a run; use reward.token_env (an env var name)"}
         )
+    _check_reward_access(spec.reward, user)
     spec.algorithm = _asdict(algo)
     run = TrainingRun.objects.create(
         kind=kind,
@@ -97,6 +99,33 @@ def policy_run_create(
     if enqueue:
         jobs.run_enqueue(run_id=run.pk)
     return run
+
+
+#: The environment variables an HTTP reward may send as its bearer token: a run must not be able to send
+#: the worker's other secrets (SECRET_KEY, DATABASE_URL, ...) to a URL of its choosing.
+REWARD_TOKEN_ENV = re.compile(r"^PREFLAB_REWARD_TOKEN(_[A-Z0-9_]+)?$")
+
+
+def _check_reward_access(reward: dict[str, Any], user) -> None:
+    """A registry reward model must belong to a project the user can see (the rule every other route
+    applies to reward models), and an HTTP reward's ``token_env`` must name a reward-token variable."""
+    if reward.get("type") == "registry":
+        from annotation.auth import visible_projects
+        from training.models import RewardModel
+
+        rm_id = reward.get("reward_model_id")
+        visible = RewardModel.objects.all()
+        if user is not None:
+            visible = visible.filter(project__in=visible_projects(user))
+        if isinstance(rm_id, bool) or not isinstance(rm_id, int) or not visible.filter(pk=rm_id).exists():
+            raise ValidationError(
+                {"config": f"reward.reward_model_id: no such reward model ({str(rm_id)[:20]})"}
+            )
+    token_env = reward.get("token_env")
+    if token_env is not None and not (isinstance(token_env, str) and REWARD_TOKEN_ENV.match(token_env)):
+        raise ValidationError(
+            {"config": "reward.token_env must be PREFLAB_REWARD_TOKEN or PREFLAB_REWARD_TOKEN_<NAME>"}
+        )
 
 
 def _asdict(obj) -> dict[str, Any]:

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     """Tokens minted by a token share the rate-limit budget of the chain's first token."""
 
     dependencies = [
-        ('annotation', '0003_project_retrain_after_judgments'),
+        ('annotation', '0004_project_max_ranking_length'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

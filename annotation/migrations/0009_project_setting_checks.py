@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
     """Project settings are validated (field validators) and bounded in the database (check constraints)."""
 
     dependencies = [
-        ('annotation', '0006_apitoken_budget_root'),
+        ('annotation', '0008_apitoken_budget_root'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     """Tokens minted by a token share the rate-limit budget of the chain's first token."""
 
     dependencies = [
-        ('annotation', '0005_workspace_invites_import_jobs_daily_target'),
+        ('annotation', '0007_list_filter_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -59,7 +59,12 @@ class PolicyRunListCreateApi(PolicyApi, ListAPIView):
         base_model = serializers.CharField(max_length=500)
         project_id = serializers.IntegerField(required=False, allow_null=True, default=None)
         snapshot_id = serializers.IntegerField(required=False, allow_null=True, default=None)
-        config = serializers.DictField(required=False, default=dict)
+        config = serializers.DictField(
+            required=False,
+            default=dict,
+            help_text="Typed and strict: the run kind's algorithm settings and the reward, prompts and battle sub-configs (PolicyRunSpec); a value of the wrong type or an unknown key is a 400 "
+            "naming 'config.<path>' (docs/api.md).",
+        )
         seed = serializers.IntegerField(required=False, default=42, min_value=0, max_value=SEED_MAX)
 
     def get_queryset(self):

@@ -95,7 +95,12 @@ class RunListCreateApi(TrainApi, ListAPIView):
     class InputSerializer(serializers.Serializer):
         snapshot_id = serializers.IntegerField()
         base_model = serializers.CharField(max_length=500)
-        config = serializers.DictField(required=False, default=dict)
+        config = serializers.DictField(
+            required=False,
+            default=dict,
+            help_text="Typed and strict: the reward run's settings (RewardRunConfig); a value of the wrong type or an unknown key is a 400 "
+            "naming 'config.<path>' (docs/api.md).",
+        )
         seed = serializers.IntegerField(required=False, default=42, min_value=0, max_value=SEED_MAX)
 
     def get_queryset(self):

@@ -50,6 +50,19 @@ class PairingStrategy(models.TextChoices):
     ADJACENT = "adjacent", "Adjacent pairs after shuffle"
 
 
+class ServingOrder(models.TextChoices):
+    QUEUE = "queue", "Queue order (closest to completion first)"
+    UNCERTAINTY = "uncertainty", "Highest priority score first (most uncertain / most informative)"
+    MIX = "mix", "Highest priority score first, with a share served at random"
+
+
+class ModelPairing(models.TextChoices):
+    """How a project with named models (a battle) decides which model pair is judged next."""
+
+    UNIFORM = "uniform", "Every pair equally often"
+    ACTIVE = "active", "The pair that shrinks the leaderboard intervals fastest"
+
+
 def _ranking_length_default() -> int:
     return settings.PREFLAB_RANKING_LENGTH_DEFAULT
 
@@ -157,6 +170,28 @@ class Project(models.Model):
         blank=True,
         help_text="Judgments each annotator aims for per day (shown as a progress bar); empty: no target.",
     )
+    serving_order = models.CharField(
+        max_length=16,
+        choices=ServingOrder.choices,
+        default=ServingOrder.QUEUE,
+        db_default=ServingOrder.QUEUE,
+        help_text="Which open task an annotator gets next. Tasks without a priority score are served in queue "
+        "order after the scored ones (a project without an active reward model behaves as 'queue').",
+    )
+    random_share = models.FloatField(
+        default=0.1,
+        db_default=0.1,
+        help_text="With serving order 'mix' (and active model pairing): share of tasks served at random; "
+        "their judgments are marked served_random so evaluation can use only them.",
+    )
+    model_pairing = models.CharField(
+        max_length=16,
+        choices=ModelPairing.choices,
+        default=ModelPairing.UNIFORM,
+        db_default=ModelPairing.UNIFORM,
+        help_text="Battle projects: 'active' re-scores the open tasks by model pair after each vote "
+        "(annotation.quality.active_pairing) and serves the most informative pair first.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="ProjectMembership", related_name="projects", blank=True
     )
@@ -186,6 +221,9 @@ class Project(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(undo_grace_seconds__lte=UNDO_GRACE_SECONDS_MAX), name="project_undo_grace_max"
+            ),
+            models.CheckConstraint(
+                condition=Q(random_share__gte=0) & Q(random_share__lte=1), name="project_random_share_0_1"
             ),
         ]
 
@@ -377,6 +415,11 @@ class ComparisonTask(models.Model):
     # transaction. Assignment orders by it ("closest to completion first").
     judgment_count = models.PositiveIntegerField(default=0)
     priority = models.IntegerField(default=0)
+    # Served first (highest first) under serving order "uncertainty" / "mix"; null: not scored. Written in
+    # batches by the reward-model scoring job (1 - 2|p - 0.5|) or by active model pairing (battles).
+    priority_score = models.FloatField(null=True, blank=True)
+    # The active reward model's P(A is better). Never shown to annotators (anchoring); reviewers see it labelled.
+    predicted_preference = models.FloatField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -397,6 +440,18 @@ class ComparisonTask(models.Model):
             models.Index(fields=["project", "id"], name="task_project_id_idx"),
             # Task lists filtered by kind (gold, repeat) page by id: without it, a seq scan of the project.
             models.Index(fields=["project", "kind", "id"], name="task_project_kind_id"),
+            # The "uncertainty" order walks this index; only open, scored tasks are in it.
+            models.Index(
+                F("project"),
+                F("priority_score").desc(),
+                F("judgment_count").desc(),
+                F("id").asc(),
+                name="task_priority_idx",
+                condition=Q(status="open", priority_score__isnull=False),
+            ),
+            # The random share of serving order "mix" starts at a random id among the open tasks (min/max and
+            # the walk stay on open rows, however many closed tasks a project holds).
+            models.Index(fields=["project", "id"], name="task_open_id_idx", condition=Q(status="open")),
         ]
 
     def __str__(self) -> str:
@@ -451,6 +506,8 @@ class Judgment(models.Model):
     ranking = models.ForeignKey(Ranking, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     # A late submit whose slot was taken by someone else is kept, but does not count toward k.
     is_extra = models.BooleanField(default=False)
+    # Served by the random share of a "mix" project (not chosen by a model): the unbiased evaluation sample.
+    served_random = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -488,6 +545,8 @@ class TaskLease(models.Model):
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leases")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
+    # Copied onto the judgment made under this lease.
+    served_random = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["task", "annotator"], name="lease_once_per_annotator")]

@@ -64,3 +64,12 @@ try:  # the Celery app is a stage before us (config): put the quality reports on
     )
 except ImportError:  # pragma: no cover - used outside the Django project
     pass
+
+
+@shared_task(name="annotation.pairing.refresh")
+def pairing_refresh(project_id: int) -> int:
+    """Re-score a battle project's open tasks by model pair (active pairing); returns the tasks written."""
+    from annotation.services.pairing import pair_priorities_refresh
+
+    project = Project.objects.filter(pk=project_id).first()
+    return pair_priorities_refresh(project=project) if project else 0

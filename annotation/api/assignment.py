@@ -232,6 +232,15 @@ class ReviewQueueApi(AnnotateView):
                     {
                         **task_payload(t),
                         "kind": t.kind,
+                        # Reviewers only, labelled as the model's; task_payload (what annotators get) omits it.
+                        "reward_model_prediction": (
+                            None
+                            if t.predicted_preference is None
+                            else {
+                                "label": "Reward model's prediction (not a human judgment)",
+                                "p_a_better": round(t.predicted_preference, 4),
+                            }
+                        ),
                         "judgments": [
                             {
                                 "id": j.pk,
@@ -240,6 +249,7 @@ class ReviewQueueApi(AnnotateView):
                                 "strength": j.strength,
                                 "rationale": j.rationale,
                                 "is_extra": j.is_extra,
+                                "served_random": j.served_random,
                             }
                             for j in t.judgments.all()
                         ],

@@ -151,15 +151,16 @@ def pair_priorities(
     outcome: np.ndarray,
     *,
     models: list[str],
+    weight: np.ndarray | None = None,
     prior: float = DEFAULT_PRIOR,
 ) -> PairPriorities:
     """Fit the leaderboard's Bradley-Terry model to the votes so far and score every pair of ``models``
-    (including models with no votes yet) by the variance reduction of its next vote. Keys are name pairs in
-    the order of ``models``."""
+    (including models with no votes yet) by the variance reduction of its next vote. ``weight``: how many
+    judgments each row stands for (rows counted in SQL). Keys are name pairs in the order of ``models``."""
     index = {name: k for k, name in enumerate(models)}
     a = np.array([index[x] for x in model_a], dtype=np.int64)
     b = np.array([index[x] for x in model_b], dtype=np.int64)
-    counts = aggregate(a, b, np.asarray(outcome, dtype=float), len(models))
+    counts = aggregate(a, b, np.asarray(outcome, dtype=float), len(models), weight=weight)
     theta = fit_bradley_terry(counts, l2=prior) if len(counts.games) else np.zeros(len(models))
     gain = variance_reduction(theta, covariance(theta, games_matrix(counts), prior=prior))
     top = gain.max() or 1.0

@@ -276,6 +276,22 @@ def annotator_window_stats(
 # Leaderboard
 
 
+def leaderboard_comparisons(
+    project: Project, *, include_quarantined: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The comparisons a model leaderboard is fitted on, counted: (model A names, model B names, outcome,
+    judgments), outcome 1 A won, 0 B won, 0.5 tie or both bad. Rules in ``model_leaderboard``."""
+    rows = leaderboard_counts(project, quarantined=quarantined_annotator_ids(project))
+    if not include_quarantined:
+        rows = [r for r in rows if not r[3]]
+    return (
+        np.array([r[0] for r in rows], dtype=object),
+        np.array([r[1] for r in rows], dtype=object),
+        np.array([1.0 if r[2] == "A" else 0.0 if r[2] == "B" else 0.5 for r in rows]),
+        np.array([r[4] for r in rows], dtype=float),
+    )
+
+
 def model_leaderboard(
     project: Project, *, n_boot: int | None = None, include_quarantined: bool = False
 ) -> dict:

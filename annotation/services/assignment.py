@@ -2,7 +2,9 @@
 
 Order of preference: the annotator's own live lease (resume), a gold item (at ``project.gold_rate``), a
 swapped repeat of one of their earlier tasks (at ``project.swap_repeat_rate``), then the open task closest
-to completion. On PostgreSQL candidate rows are locked with ``FOR UPDATE SKIP LOCKED`` so concurrent
+to completion (or, by the project's ``serving_order``, the open task with the highest ``priority_score``, with a
+``random_share`` served from a random start and marked ``served_random``; unscored tasks follow in queue
+order). On PostgreSQL candidate rows are locked with ``FOR UPDATE SKIP LOCKED`` so concurrent
 annotators step over each other's rows instead of waiting; slots are re-counted after the lock is held.
 No call ever blocks on a row lock: when every eligible row is locked it backs off and looks again, and rows
 it locked and rejected are released (savepoint rollback), so no lock cycle forms; a deadlock victim (e.g.
@@ -18,7 +20,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from django.db import OperationalError, connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -26,6 +28,7 @@ from annotation.models import (
     ComparisonTask,
     Judgment,
     Project,
+    ServingOrder,
     TaskKind,
     TaskLease,
     TaskSkip,
@@ -54,13 +57,20 @@ def _for_update(qs):
     return qs.select_for_update(of=("self",))
 
 
-def _lease(task: ComparisonTask, annotator, now: datetime, seconds: int) -> None:
+def _lease(task: ComparisonTask, annotator, now: datetime, seconds: int, served_random: bool = False) -> None:
     """Create or renew the annotator's lease in one statement (INSERT ... ON CONFLICT DO UPDATE)."""
     TaskLease.objects.bulk_create(
-        [TaskLease(task=task, annotator=annotator, expires_at=now + timedelta(seconds=seconds))],
+        [
+            TaskLease(
+                task=task,
+                annotator=annotator,
+                expires_at=now + timedelta(seconds=seconds),
+                served_random=served_random,
+            )
+        ],
         update_conflicts=True,
         unique_fields=["task", "annotator"],
-        update_fields=["expires_at"],
+        update_fields=["expires_at", "served_random"],
     )
 
 
@@ -146,6 +156,15 @@ def _live_lease_count(now: datetime):
     )
 
 
+def _serving_mode(project: Project) -> str:
+    """'queue', 'priority' or 'random' for this call, by the project's serving order."""
+    if project.serving_order == ServingOrder.QUEUE:
+        return "queue"
+    if project.serving_order == ServingOrder.MIX and random.random() < project.random_share:
+        return "random"
+    return "priority"
+
+
 def _next_pool_task(
     project: Project, annotator, now: datetime, exclude: Collection[int]
 ) -> ComparisonTask | None:
@@ -161,10 +180,39 @@ def _next_pool_task(
     base = base.annotate(live_leases=_live_lease_count(now)).filter(
         live_leases__lt=Value(k) - F("judgment_count")
     )
+    mode = _serving_mode(project)
+    if mode == "priority":
+        # Walks task_priority_idx (open, scored tasks only); unscored tasks follow in queue order.
+        scored = base.filter(priority_score__isnull=False).order_by(
+            "-priority_score", "-judgment_count", "id"
+        )
+        task = _lock_first(scored, project, annotator, now)
+        if task is not None:
+            return task
+    elif mode == "random":
+        # A random start in the project's open id range, then the next open task in id order
+        # (task_open_id_idx), wrapping around: chosen without looking at any model's opinion.
+        span = ComparisonTask.objects.filter(project=project, status=TaskStatus.OPEN).aggregate(
+            lo=Min("id"), hi=Max("id")
+        )
+        if span["lo"] is not None:
+            start = random.randint(span["lo"], span["hi"])
+            for part in (base.filter(id__gte=start), base.filter(id__lt=start)):
+                task = _lock_first(part.order_by("id"), project, annotator, now, served_random=True)
+                if task is not None:
+                    return task
+    return _lock_first(base.order_by("-judgment_count", "id"), project, annotator, now)
+
+
+def _lock_first(
+    ordered, project: Project, annotator, now: datetime, served_random: bool = False
+) -> ComparisonTask | None:
+    """Lease the first task of ``ordered`` that still has a free slot once its row lock is held."""
+    k = project.overlap_k
     tried: list[int] = []
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     for _ in range(MAX_ATTEMPTS):
-        qs = (base.exclude(pk__in=tried) if tried else base).order_by("-judgment_count", "id")
+        qs = ordered.exclude(pk__in=tried) if tried else ordered
         # Each attempt runs in a savepoint: rolling it back releases the row locks of the tasks we rejected.
         savepoint = transaction.savepoint()
         batch = list(_for_update(qs)[:LOCK_BATCH])
@@ -191,7 +239,7 @@ def _next_pool_task(
                 .first()
             )
             if fresh and fresh["status"] == TaskStatus.OPEN and fresh["judgment_count"] + fresh["others"] < k:
-                _lease(task, annotator, now, project.lease_seconds)
+                _lease(task, annotator, now, project.lease_seconds, served_random=served_random)
                 transaction.savepoint_commit(savepoint)
                 task.judgment_count = fresh["judgment_count"]
                 return task

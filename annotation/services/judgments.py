@@ -24,8 +24,10 @@ from annotation.models import (
     ComparisonTask,
     Judgment,
     JudgmentSource,
+    ModelPairing,
     Prompt,
     Ranking,
+    ServingOrder,
     TaskKind,
     TaskLease,
     TaskSkip,
@@ -171,8 +173,19 @@ def _record_judgment(
         counted = _counted_choices(task)
     task.judgment_count = len(counted)
     is_extra = not _slot_free(task, annotator, now)
+    # A lease handed out by the random share of a "mix" project marks the judgment (unbiased evaluation).
+    served_random = (
+        task.project.serving_order == ServingOrder.MIX
+        and TaskLease.objects.filter(task=task, annotator=annotator, served_random=True).exists()
+    )
     judgment = Judgment.objects.create(
-        task=task, annotator=annotator, source=source, ranking=ranking, is_extra=is_extra, **answer
+        task=task,
+        annotator=annotator,
+        source=source,
+        ranking=ranking,
+        is_extra=is_extra,
+        served_random=served_random,
+        **answer,
     )
     TaskLease.objects.filter(task=task, annotator=annotator).delete()
     _refresh_task_state(task, counted if is_extra else [*counted, judgment.choice])
@@ -246,7 +259,18 @@ def judgment_submit(
             idempotency_key=idempotency_key,
         )
     task.judgment_count, task.status = locked.judgment_count, locked.status
+    if locked.project.model_pairing == ModelPairing.ACTIVE:
+        _pairing_refresh_later(locked.project_id)
     return SubmitResult(judgment, True, gold_feedback_for(locked, judgment))
+
+
+def _pairing_refresh_later(project_id: int) -> None:
+    """Active model pairing: re-score the open pairs once this vote is committed (a broker outage never fails
+    the annotator's submit; the next vote re-scores anyway)."""
+    from annotation.tasks import pairing_refresh
+    from config.jobs import enqueue
+
+    enqueue(pairing_refresh, project_id)
 
 
 def judgment_undo(*, judgment: Judgment, annotator) -> None:

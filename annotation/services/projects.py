@@ -56,6 +56,9 @@ PROJECT_EDITABLE_FIELDS = (
     "quality_settings",
     "retrain_after_judgments",
     "daily_target",
+    "serving_order",
+    "random_share",
+    "model_pairing",
 )
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from django.db import transaction
 
-from annotation.models import Project, ProjectMembership, TaskKind
+from annotation.models import ModelPairing, Project, ProjectMembership, ServingOrder, TaskKind
+from annotation.quality.active_pairing import validate_strategy
 from training.configs import parse_config
 
 RewardFn = Callable[[list[str], list[str]], list[float]]
@@ -46,6 +47,19 @@ class BattleConfig:
     """Human judgments wanted per battle task."""
     seed: int = 0
     """Seed of sampling and of the A/B shuffles."""
+    pairing_strategy: str = "uniform"
+    """"uniform": model pairs are served in queue order; "active": the pair whose next vote shrinks the
+    leaderboard intervals most is served first (``annotation.quality.active_pairing``), re-scored after
+    every vote."""
+    exploration: float = 0.1
+    """With "active" pairing: share of tasks served at random (uniform exploration floor), in [0, 1]."""
+
+    def errors(self) -> list[str]:
+        """Problems with the pairing settings, each naming its field (empty when valid)."""
+        return [
+            f"battle.{name}: {msg}"
+            for name, msg in validate_strategy(self.pairing_strategy, self.exploration).items()
+        ]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> BattleConfig:
@@ -150,12 +164,24 @@ def battle_project_create(
     overlap_k: int = 1,
     seed: int = 0,
     run_id: int | None = None,
+    pairing_strategy: str = "uniform",
+    exploration: float = 0.1,
 ) -> tuple[Project, BattleReport]:
     """Create a battle project: one prompt per held-out prompt, one candidate per model (``model_name`` is the
     model label, which the leaderboard groups by), and a ``battle`` task for every pair of models.
 
-    Members of ``members_from`` (the policy run's project) are added with their roles so they can judge."""
+    Members of ``members_from`` (the policy run's project) are added with their roles so they can judge.
+    ``pairing_strategy="active"`` makes the project serve the most informative model pair first (with an
+    ``exploration`` share at random) and scores the pairs once the tasks exist."""
+    from annotation.services.pairing import pair_priorities_refresh
     from annotation.services.projects import candidate_create, project_create, prompt_create, task_create
+
+    active = pairing_strategy == ModelPairing.ACTIVE
+    pairing = (
+        {"model_pairing": ModelPairing.ACTIVE, "serving_order": ServingOrder.MIX, "random_share": exploration}
+        if active
+        else {}
+    )
 
     rng = random.Random(seed)
     report = summarize(answers, scores)
@@ -165,6 +191,7 @@ def battle_project_create(
         guidelines=BATTLE_GUIDELINES,
         overlap_k=overlap_k,
         description=f"Evaluation gate of policy run {run_id}: {', '.join(answers)} on held-out prompts.",
+        **pairing,
     )
     if members_from is not None:
         for m in ProjectMembership.objects.filter(project=members_from).exclude(user=created_by):
@@ -207,6 +234,8 @@ def battle_project_create(
             }
             task.save(update_fields=["metadata"])
             report.tasks_created += 1
+    if active:
+        pair_priorities_refresh(project=project)
     report.project_id = project.pk
     return project, report
 
@@ -240,5 +269,7 @@ def run_battle(
         overlap_k=cfg.overlap_k,
         seed=cfg.seed,
         run_id=run_id,
+        pairing_strategy=cfg.pairing_strategy,
+        exploration=cfg.exploration,
     )
     return project, report, answers

@@ -59,6 +59,9 @@ def policy_run_create(
     work_limits_check("algorithm", algo)
     work_limits_check("prompts", prompts)
     work_limits_check("battle", spec.battle)
+    battle_errors = spec.battle.errors()
+    if battle_errors:
+        raise ValidationError({"config": battle_errors})
     if snapshot is not None and snapshot.status != JobStatus.SUCCEEDED:
         raise ValidationError({"snapshot": f"snapshot {snapshot} is not ready ({snapshot.status})"})
     if kind == RunKind.SFT:

@@ -52,6 +52,12 @@ class ProjectViewSet(ProjectAccessMixin, viewsets.ModelViewSet):
     class InputSerializer(serializers.ModelSerializer):
         gold_rate = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
         swap_repeat_rate = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+        random_share = serializers.FloatField(
+            min_value=0.0,
+            max_value=1.0,
+            required=False,
+            help_text="Share of tasks served at random under serving order 'mix' (and active model pairing).",
+        )
         overlap_k = serializers.IntegerField(min_value=1, max_value=100, required=False)
         extra_criteria = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
         quality_settings = serializers.DictField(required=False)

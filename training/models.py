@@ -241,3 +241,40 @@ class Promotion(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class TaskScoringStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+class TaskScoringJob(models.Model):
+    """The active reward model scoring a project's open tasks: writes each task's ``predicted_preference`` and
+    ``priority_score`` (uncertainty) in batches. Progress is ``scored`` of ``total``; setting
+    ``cancel_requested`` stops it between two batches (what was written stays)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="task_scoring_jobs")
+    reward_model = models.ForeignKey(
+        RewardModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="task_scoring_jobs"
+    )
+    status = models.CharField(
+        max_length=16, choices=TaskScoringStatus.choices, default=TaskScoringStatus.QUEUED
+    )
+    total = models.PositiveIntegerField(default=0)
+    scored = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    message = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"task scoring {self.pk} ({self.project_id})"

@@ -20,7 +20,15 @@ from rest_framework.views import APIView
 from annotation.api.errors import error_response
 from annotation.auth import HasRole, HasScope, is_admin, visible_projects
 from annotation.models import Project, Role
-from training.models import SEED_MAX, DatasetSnapshot, JobStatus, ModelEvaluation, RewardModel, TrainingRun
+from training.models import (
+    SEED_MAX,
+    DatasetSnapshot,
+    JobStatus,
+    ModelEvaluation,
+    RewardModel,
+    TaskScoringJob,
+    TrainingRun,
+)
 from training.selectors.registry import reward_model_active, reward_model_list
 from training.selectors.runs import run_list, run_live_state, run_metric_series
 from training.selectors.snapshots import snapshot_get
@@ -31,6 +39,7 @@ from training.services.registry import (
     reward_model_promote,
 )
 from training.services.runs import retrain_check, reward_run_create, run_cancel, run_retry
+from training.services.task_scoring import task_scoring_cancel, task_scoring_start
 
 
 class TrainApi(APIView):
@@ -335,3 +344,48 @@ class ProjectRetrainApi(TrainApi):
         if run is None:
             return Response({"triggered": False})
         return Response(RunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TaskScoringOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TaskScoringJob
+        fields = [
+            "id",
+            "project",
+            "reward_model",
+            "status",
+            "total",
+            "scored",
+            "cancel_requested",
+            "message",
+            "created_at",
+            "finished_at",
+        ]
+        ref_name = "TaskScoringJob"
+
+
+class ProjectTaskScoringApi(TrainApi):
+    """Score the project's open tasks with its active reward model (uncertainty-first serving); GET: the
+    latest job and its progress."""
+
+    @extend_schema(responses={200: TaskScoringOutputSerializer})
+    def get(self, request, project_id: int):
+        project = get_object_or_404(visible_projects(request.user), pk=project_id)
+        job = TaskScoringJob.objects.filter(project=project).first()
+        if job is None:
+            raise Http404("No scoring job for this project yet.")
+        return Response(TaskScoringOutputSerializer(job).data)
+
+    @extend_schema(request=None, responses={202: TaskScoringOutputSerializer})
+    def post(self, request, project_id: int):
+        project = get_object_or_404(visible_projects(request.user), pk=project_id)
+        job = task_scoring_start(project=project, user=request.user)
+        return Response(TaskScoringOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ProjectTaskScoringCancelApi(TrainApi):
+    @extend_schema(request=None, responses={200: TaskScoringOutputSerializer})
+    def post(self, request, project_id: int, job_id: int):
+        project = get_object_or_404(visible_projects(request.user), pk=project_id)
+        job = get_object_or_404(TaskScoringJob, project=project, pk=job_id)
+        return Response(TaskScoringOutputSerializer(task_scoring_cancel(job=job)).data)

@@ -29,4 +29,14 @@ urlpatterns = [
         name="project-active-reward-model",
     ),
     path("projects/<int:project_id>/retrain/", runs.ProjectRetrainApi.as_view(), name="project-retrain"),
+    path(
+        "projects/<int:project_id>/task-scoring/",
+        runs.ProjectTaskScoringApi.as_view(),
+        name="project-task-scoring",
+    ),
+    path(
+        "projects/<int:project_id>/task-scoring/<int:job_id>/cancel/",
+        runs.ProjectTaskScoringCancelApi.as_view(),
+        name="project-task-scoring-cancel",
+    ),
 ]

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from annotation.models import ServingOrder
 from training.datasets.reader import read_snapshot_split
 from training.models import DatasetSnapshot, ModelEvaluation, Promotion, RewardModel, TrainingRun
 from training.reward_eval import CARD_NAME, evaluate_split
@@ -172,6 +173,11 @@ def reward_model_promote(
         RewardModel.objects.filter(project=reward_model.project, is_active=True).update(is_active=False)
         RewardModel.objects.filter(pk=reward_model.pk).update(is_active=True)
         reward_model.is_active = True
+        if reward_model.project.serving_order != ServingOrder.QUEUE:
+            # The new model re-scores the open tasks (after commit) for uncertainty-first serving.
+            from training.services.task_scoring import task_scoring_start
+
+            task_scoring_start(project=reward_model.project, user=user if getattr(user, "pk", None) else None)
         return Promotion.objects.create(
             project=reward_model.project,
             reward_model=reward_model,

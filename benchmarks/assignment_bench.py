@@ -9,6 +9,10 @@ checks afterwards that no task holds more than k counted judgments.
     .venv/bin/python benchmarks/assignment_bench.py --judgments 1000000 --open-tasks 100000 \
         --annotators 50 --duration 60 [--think-ms 0] [--rebuild]
 
+``--serving-order uncertainty|mix`` measures the reward-model-guided order instead of queue order: open tasks
+without a ``priority_score`` get a deterministic pseudo-random one (one set-based UPDATE, kept), and the
+project's serving order is set for the run and put back to ``queue`` afterwards.
+
 Not a test: numbers depend on the machine. Uses its own database (default preflab_bench_c).
 """
 
@@ -63,6 +67,7 @@ def ensure_database(admin_url: str, name: str, rebuild: bool) -> bool:
 def fill(*, judgments: int, open_tasks: int, users: int) -> None:
     """Set-based data generation. Layout: 1 project (k=3), ``users`` annotators, prompts with 3 candidates
     and 2 tasks each. Complete tasks carry 3 judgments; open tasks carry 0, 1 or 2 (cycling)."""
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
 
@@ -78,9 +83,9 @@ def fill(*, judgments: int, open_tasks: int, users: int) -> None:
             "INSERT INTO annotation_project (name, description, guidelines, overlap_k, pairing_strategy,"
             " pairs_per_prompt, allow_tie, allow_both_bad, ask_strength, rationale_required, extra_criteria,"
             " gold_rate, gold_feedback, swap_repeat_rate, lease_seconds, undo_grace_seconds, quality_settings,"
-            " created_at) VALUES ('bench', '', '', %s, 'all_pairs', 3, true, true, false, false, '[]', 0, false,"
-            " 0, 600, 30, '{}', now()) RETURNING id",
-            [K],
+            " max_ranking_length, created_at) VALUES ('bench', '', '', %s, 'all_pairs', 3, true, true, false,"
+            " false, '[]', 0, false, 0, 600, 30, '{}', %s, now()) RETURNING id",
+            [K, settings.PREFLAB_RANKING_LENGTH_DEFAULT],
         )
         project_id = cur.fetchone()[0]
         cur.execute(
@@ -199,6 +204,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of measurement")
     parser.add_argument("--think-ms", type=int, default=0, help="mean pause between round trips")
     parser.add_argument("--rebuild", action="store_true", help="drop and regenerate the data")
+    parser.add_argument("--serving-order", default="queue", choices=["queue", "uncertainty", "mix"])
+    parser.add_argument("--random-share", type=float, default=0.1, help="with --serving-order mix")
     args = parser.parse_args()
 
     url = f"{args.pg}/{args.database}"
@@ -216,6 +223,18 @@ def main() -> None:
     n_open = ComparisonTask.objects.filter(project=project, status="open").count()
     print(f"data: {n_judgments:,} judgments, {n_open:,} open tasks, k={project.overlap_k}", flush=True)
     TaskLease.objects.all().delete()
+    if args.serving_order != "queue":
+        with connection.cursor() as cur:
+            # Knuth's multiplicative hash of the id: a fixed, well-spread score per task.
+            cur.execute(
+                "UPDATE annotation_comparisontask SET priority_score = ((id * 2654435761) %% 1000003) / 1000003.0"
+                " WHERE project_id = %s AND status = 'open' AND priority_score IS NULL",
+                [project.pk],
+            )
+            print(f"scored {cur.rowcount:,} open tasks", flush=True)
+    Project.objects.filter(pk=project.pk).update(
+        serving_order=args.serving_order, random_share=args.random_share
+    )
     user_ids = list(
         User.objects.filter(username__startswith="bench-").order_by("id").values_list("pk", flat=True)
     )
@@ -232,9 +251,12 @@ def main() -> None:
     ]
     for p in procs:
         p.start()
-    results = [out.get() for _ in procs]
-    for p in procs:
-        p.join()
+    try:
+        results = [out.get() for _ in procs]
+        for p in procs:
+            p.join()
+    finally:
+        Project.objects.filter(pk=project.pk).update(serving_order="queue")
     rtt = [s[0] for r in results for s in r[0]]
     nxt = [s[1] for r in results for s in r[0]]
     cpu = [s[2] for r in results for s in r[0]]
@@ -248,7 +270,8 @@ def main() -> None:
         )
         broken = cur.fetchone()[0]
     print(
-        f"annotators={args.annotators} think_ms={args.think_ms} round_trips={len(rtt)} "
+        f"serving_order={args.serving_order} annotators={args.annotators} think_ms={args.think_ms} "
+        f"round_trips={len(rtt)} "
         f"({len(rtt) / args.duration:.0f}/s) errors={errors} over_k_or_miscounted={broken}"
     )
     print(f"load average (1, 5, 15 min) after the run: {os.getloadavg()}")

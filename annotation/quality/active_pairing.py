@@ -99,16 +99,21 @@ def choose_pairs(
     rng: np.random.Generator,
     exploration: float = DEFAULT_EXPLORATION,
     prior: float = DEFAULT_PRIOR,
+    weights: np.ndarray | None = None,
 ) -> list[tuple[int, int]]:
     """The next ``n`` pairs (i < j) to compare: greedy largest variance reduction, each pick drawn uniformly
     over all pairs with probability ``exploration``. ``theta`` is the current fit, ``games`` the symmetric
-    comparison counts so far. Each pick updates S and S^2 by rank-one formulas (O(m^2), no new inverse)."""
+    comparison counts so far. Each pick updates S and S M S by rank-one formulas (O(m^2), no new inverse).
+
+    ``weights`` M (m x m, positive semi-definite) changes the target from trace(S) (every interval) to
+    trace(M S): e.g. ``adjacent_rank_weights`` targets the differences between neighbours in the ranking,
+    which is what decides whether the order is right. The gain is then w x^T S M S x / (1 + w x^T S x)."""
     m = len(theta)
     if m < 2:
         return []
     theta = np.asarray(theta, dtype=float)
     cov = covariance(theta, games, prior=prior)
-    cov2 = _square(cov)
+    cov2 = _square(cov) if weights is None else cov @ weights @ cov
     p = expit(theta[:, None] - theta[None, :])
     w_all = p * (1.0 - p)
     iu, ju = np.triu_indices(m, k=1)
@@ -123,16 +128,33 @@ def choose_pairs(
         a, b = int(iu[k]), int(ju[k])
         picks.append((a, b))
         # Sherman-Morrison for the comparison just planned: S' = S - c u u^T with u = S x, and
-        # S'^2 = S^2 - c (u v^T + v u^T) + c^2 |u|^2 u u^T with v = S u.
+        # S'MS' = SMS - c (u v^T + v u^T) + c^2 (u^T M u) u u^T with v = S M u = (S M S) x.
         w = w_all[a, b]
         u = cov[:, a] - cov[:, b]
         c = w / (1.0 + w * (u[a] - u[b]))
-        v = cov2[:, a] - cov2[:, b]  # S u = S^2 x
+        v = cov2[:, a] - cov2[:, b]
         uu = np.outer(u, u)
         uv = np.outer(u, v)
-        cov2 = cov2 - c * (uv + uv.T) + (c * c * float(u @ u)) * uu
+        umu = float(u @ u) if weights is None else float(u @ weights @ u)
+        cov2 = cov2 - c * (uv + uv.T) + (c * c * umu) * uu
         cov = cov - c * uu
     return picks
+
+
+def adjacent_rank_weights(theta: np.ndarray, top: int | None = None) -> np.ndarray:
+    """M = sum of d d^T over neighbours in the fitted ranking (d = e_r - e_(r+1)), for the first ``top``
+    places and the boundary below them (all places when None): trace(M S) is the summed variance of the
+    neighbour differences."""
+    order = np.argsort(-np.asarray(theta, dtype=float))
+    last = len(order) - 1 if top is None else min(top, len(order) - 1)
+    m = np.zeros((len(order), len(order)))
+    for r in range(last):
+        a, b = order[r], order[r + 1]
+        m[a, a] += 1.0
+        m[b, b] += 1.0
+        m[a, b] -= 1.0
+        m[b, a] -= 1.0
+    return m
 
 
 @dataclass(frozen=True)

@@ -115,3 +115,25 @@ def test_batch_rank_one_updates_match_a_fresh_inverse():
     iu, ju = np.triu_indices(5, k=1)
     k = int(np.argmax(gain[iu, ju]))
     assert picks[6] == (int(iu[k]), int(ju[k]))
+
+
+def test_ranking_weights_by_hand_and_rank_one_updates_stay_exact():
+    # theta order 1 > 2 > 0: neighbours (1, 2) and (2, 0); top=1 keeps (1, 2) only.
+    m = ap.adjacent_rank_weights(np.array([0.0, 2.0, 1.0]), top=1)
+    np.testing.assert_array_equal(m, [[0, 0, 0], [0, 1, -1], [0, -1, 1]])
+    full = ap.adjacent_rank_weights(np.array([0.0, 2.0, 1.0]))
+    np.testing.assert_array_equal(full, [[1, 0, -1], [0, 1, -1], [-1, -1, 2]])
+    # After a weighted greedy batch, the next pick equals the argmax from a fresh covariance.
+    rng = np.random.default_rng(2)
+    theta = rng.normal(size=6)
+    weights = ap.adjacent_rank_weights(theta, top=3)
+    games = np.zeros((6, 6))
+    picks = ap.choose_pairs(theta, games, 9, rng=np.random.default_rng(0), exploration=0.0, weights=weights)
+    for a, b in picks[:8]:
+        games[a, b] += 1
+        games[b, a] += 1
+    cov = ap.covariance(theta, games)
+    gain = ap.variance_reduction(theta, cov, cov @ weights @ cov)
+    iu, ju = np.triu_indices(6, k=1)
+    k = int(np.argmax(gain[iu, ju]))
+    assert picks[8] == (int(iu[k]), int(ju[k]))

@@ -29,7 +29,7 @@ from training.models import (
     TaskScoringJob,
     TrainingRun,
 )
-from training.selectors.registry import reward_model_active, reward_model_list
+from training.selectors.registry import reward_model_active, reward_model_list, reward_model_live_agreement
 from training.selectors.runs import run_list, run_live_state, run_metric_series
 from training.selectors.snapshots import snapshot_get
 from training.services.registry import (
@@ -389,3 +389,11 @@ class ProjectTaskScoringCancelApi(TrainApi):
         project = get_object_or_404(visible_projects(request.user), pk=project_id)
         job = get_object_or_404(TaskScoringJob, project=project, pk=job_id)
         return Response(TaskScoringOutputSerializer(task_scoring_cancel(job=job)).data)
+
+
+class RewardModelLiveAgreementApi(TrainApi):
+    """The model's accuracy on human votes made after its snapshot (all, and the random share only)."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, model_id: int):
+        return Response(reward_model_live_agreement(self.get_reward_model(model_id)))

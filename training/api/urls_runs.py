@@ -19,6 +19,11 @@ urlpatterns = [
         name="reward-model-evaluate",
     ),
     path(
+        "reward-models/<int:model_id>/live-agreement/",
+        runs.RewardModelLiveAgreementApi.as_view(),
+        name="reward-model-live-agreement",
+    ),
+    path(
         "reward-models/<int:model_id>/promote/",
         runs.RewardModelPromoteApi.as_view(),
         name="reward-model-promote",

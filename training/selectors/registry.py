@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.db.models import QuerySet
 
 from training.models import ModelEvaluation, Promotion, RewardModel
@@ -32,3 +34,53 @@ def evaluation_for(reward_model: RewardModel, snapshot_id: int | None = None, sp
 def promotion_list(*, project=None) -> QuerySet[Promotion]:
     qs = Promotion.objects.select_related("reward_model", "previous", "promoted_by", "project")
     return qs.filter(project=project) if project is not None else qs
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
+    if n == 0:
+        return None, None
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return round(centre - half, 4), round(centre + half, 4)
+
+
+def reward_model_live_agreement(reward_model: RewardModel) -> dict:
+    """Accuracy of the model's stored predictions (``ComparisonTask.predicted_preference``, written by its
+    task-scoring job) on human A/B judgments made after its snapshot was taken, with a 95% Wilson interval;
+    ``random_share`` restricts to judgments served at random (``served_random``), the unbiased sample when
+    tasks are served uncertainty-first. Ties and "both bad" are left out. Empty until a scoring job of this
+    model has succeeded (predictions may otherwise be another model's)."""
+    from annotation.models import Judgment, JudgmentSource
+    from training.models import TaskScoringJob, TaskScoringStatus
+
+    since = reward_model.snapshot.created_at if reward_model.snapshot_id else reward_model.created_at
+    scored = TaskScoringJob.objects.filter(
+        reward_model=reward_model, status=TaskScoringStatus.SUCCEEDED
+    ).exists()
+    rows = (
+        list(
+            Judgment.objects.filter(
+                task__project_id=reward_model.project_id,
+                created_at__gt=since,
+                source=JudgmentSource.HUMAN,
+                choice__in=["A", "B"],
+                task__predicted_preference__isnull=False,
+            ).values_list("choice", "task__predicted_preference", "served_random")
+        )
+        if scored
+        else []
+    )
+
+    def summary(items) -> dict:
+        n = len(items)
+        k = sum(1 for choice, p, _ in items if (p > 0.5) == (choice == "A"))
+        low, high = _wilson(k, n)
+        return {"n": n, "accuracy": round(k / n, 4) if n else None, "low": low, "high": high}
+
+    return {
+        "since": since,
+        "scored": scored,
+        "all": summary(rows),
+        "random_share": summary([r for r in rows if r[2]]),
+    }

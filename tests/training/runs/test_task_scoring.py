@@ -95,3 +95,42 @@ def test_promotion_queues_a_scoring_job_unless_queue_order(django_capture_on_com
     assert not TaskScoringJob.objects.filter(project=queued).exists()
     job = TaskScoringJob.objects.get(project=scored)
     assert job.status == TaskScoringStatus.QUEUED and job.reward_model.is_active
+
+
+def test_live_agreement_on_votes_after_the_snapshot_with_wilson_interval_and_random_share():
+    from annotation.services.judgments import judgment_submit
+    from training.selectors.registry import reward_model_live_agreement
+
+    project = make_project(overlap_k=1, ask_strength=False)
+    rm = _rm(project, "/nonexistent")
+    assert reward_model_live_agreement(rm)["all"]["n"] == 0  # not scored by this model yet
+    tasks = [make_task(project, predicted_preference=p) for p in (0.9, 0.8, 0.3, 0.7, 0.6)]
+    TaskScoringJob.objects.create(project=project, reward_model=rm, status=TaskScoringStatus.SUCCEEDED)
+    for task, choice in zip(tasks, ["A", "A", "B", "B", "tie"], strict=True):  # agree, agree, agree, disagree
+        judgment_submit(task=task, annotator=make_user(), choice=choice)
+    from annotation.models import Judgment
+
+    Judgment.objects.filter(task=tasks[3]).update(served_random=True)
+    out = reward_model_live_agreement(rm)
+    assert out["scored"] and out["all"]["n"] == 4 and out["all"]["accuracy"] == 0.75
+    # Wilson 95% for 3/4 by hand: centre (0.75 + 0.4802) / 1.9604 = 0.6275, half 0.3269 -> [0.3006, 0.9544].
+    assert out["all"]["low"] == pytest.approx(0.3006, abs=1e-3)
+    assert out["all"]["high"] == pytest.approx(0.9544, abs=1e-3)
+    assert out["random_share"] == {
+        "n": 1,
+        "accuracy": 0.0,
+        "low": 0.0,
+        "high": pytest.approx(0.7935, abs=1e-3),
+    }
+
+
+def test_live_agreement_api(client):
+    from annotation.models import ProjectMembership, Role
+
+    project = make_project()
+    rm = _rm(project, "/nonexistent")
+    engineer = make_user(Role.ENGINEER)
+    ProjectMembership.objects.create(project=project, user=engineer, role=Role.ENGINEER)
+    client.force_login(engineer)
+    r = client.get(f"/api/v1/reward-models/{rm.pk}/live-agreement/")
+    assert r.status_code == 200 and r.json()["all"] == {"n": 0, "accuracy": None, "low": None, "high": None}

@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from annotation.importing import SHAPES
-from annotation.models import Choice, PairingStrategy, Project, Role, TaskStatus
+from annotation.models import Choice, ModelPairing, PairingStrategy, Project, Role, ServingOrder, TaskStatus
 from annotation.services.invites import INVITE_MAX_DAYS
 from annotation.services.projects import PROJECT_EDITABLE_FIELDS
 from annotation.services.task_bulk import BULK_MAX_TASKS
@@ -31,6 +31,14 @@ class ProjectForm(forms.ModelForm):
     overlap_k = forms.IntegerField(min_value=1, max_value=100, initial=1)
     gold_rate = forms.FloatField(min_value=0, max_value=1, initial=0.0)
     swap_repeat_rate = forms.FloatField(min_value=0, max_value=1, initial=0.0)
+    # The serving settings are optional in a post (a client that predates them keeps the defaults).
+    random_share = forms.FloatField(
+        min_value=0,
+        max_value=1,
+        initial=0.1,
+        required=False,
+        help_text="Serving order 'mix' and active model pairing: share of tasks served at random (marked).",
+    )
     retrain_after_judgments = forms.IntegerField(
         min_value=0,
         max_value=10_000_000,
@@ -43,6 +51,16 @@ class ProjectForm(forms.ModelForm):
         help_text='Thresholds for quality flags as a JSON object, e.g. {"gold_accuracy_min": 0.7}.',
     )
 
+    def clean_serving_order(self):
+        return self.cleaned_data.get("serving_order") or ServingOrder.QUEUE
+
+    def clean_model_pairing(self):
+        return self.cleaned_data.get("model_pairing") or ModelPairing.UNIFORM
+
+    def clean_random_share(self):
+        value = self.cleaned_data.get("random_share")
+        return 0.1 if value is None else value
+
     class Meta:
         model = Project
         fields = list(PROJECT_EDITABLE_FIELDS)
@@ -53,6 +71,8 @@ class ProjectForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for name in ("serving_order", "model_pairing"):
+            self.fields[name].required = False
         if self.instance.pk:
             self.initial["extra_criteria"] = "\n".join(self.instance.extra_criteria or [])
             self.initial["quality_settings"] = json.dumps(self.instance.quality_settings or {}, indent=1)

@@ -385,9 +385,9 @@ class ProjectTaskScoringApi(TrainApi):
 
 class ProjectTaskScoringCancelApi(TrainApi):
     @extend_schema(request=None, responses={200: TaskScoringOutputSerializer})
-    def post(self, request, project_id: int, job_id: int):
+    def post(self, request, project_id: int, scoring_job_id: int):
         project = get_object_or_404(visible_projects(request.user), pk=project_id)
-        job = get_object_or_404(TaskScoringJob, project=project, pk=job_id)
+        job = get_object_or_404(TaskScoringJob, project=project, pk=scoring_job_id)
         return Response(TaskScoringOutputSerializer(task_scoring_cancel(job=job)).data)
 
 

@@ -40,7 +40,7 @@ urlpatterns = [
         name="project-task-scoring",
     ),
     path(
-        "projects/<int:project_id>/task-scoring/<int:job_id>/cancel/",
+        "projects/<int:project_id>/task-scoring/<int:scoring_job_id>/cancel/",
         runs.ProjectTaskScoringCancelApi.as_view(),
         name="project-task-scoring-cancel",
     ),

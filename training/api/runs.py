@@ -366,15 +366,18 @@ class TaskScoringOutputSerializer(serializers.ModelSerializer):
 
 class ProjectTaskScoringApi(TrainApi):
     """Score the project's open tasks with its active reward model (uncertainty-first serving); GET: the
-    latest job and its progress."""
+    latest job and its progress (``job`` null before the first) and whether an active model exists."""
 
-    @extend_schema(responses={200: TaskScoringOutputSerializer})
+    @extend_schema(responses={200: dict})
     def get(self, request, project_id: int):
         project = get_object_or_404(visible_projects(request.user), pk=project_id)
         job = TaskScoringJob.objects.filter(project=project).first()
-        if job is None:
-            raise Http404("No scoring job for this project yet.")
-        return Response(TaskScoringOutputSerializer(job).data)
+        return Response(
+            {
+                "job": TaskScoringOutputSerializer(job).data if job else None,
+                "has_active_model": reward_model_active(project) is not None,
+            }
+        )
 
     @extend_schema(request=None, responses={202: TaskScoringOutputSerializer})
     def post(self, request, project_id: int):

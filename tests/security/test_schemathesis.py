@@ -205,6 +205,7 @@ def _path_ids(world: World, spare_token_id: int) -> dict[str, object]:
         candidate_id=world.task.candidate_a_id,
         token_id=spare_token_id,
         policy_run_id=world.policy_run.pk,
+        scoring_job_id=999_999,  # no scoring job in the world: the cancel route answers its JSON 404
     )
     return ids
 

@@ -2,7 +2,8 @@
 
 Fast on a big project because nothing counts the whole project: a page is ``LIMIT n+1`` rows below a cursor
 id along the ``(project, id)`` index, every filter is a column test or an ``EXISTS`` on an indexed key
-(judgments by task, by task and annotator), and the judgments of the page's rows are read in one query.
+(judgments by task, by task and annotator), text search goes through trigram indexes on PostgreSQL, and the
+judgments of the page's rows are read in one query.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from annotation.models import COUNTED_JUDGMENTS, ComparisonTask, Judgment, Project, TaskKind
+from annotation.models import (
+    COUNTED_JUDGMENTS,
+    Candidate,
+    ComparisonTask,
+    Judgment,
+    Project,
+    Prompt,
+    TaskKind,
+)
 
 PAGE_SIZE = 50
 
@@ -56,11 +65,13 @@ def task_browser_queryset(*, project: Project, filters: TaskFilters) -> QuerySet
     elif filters.gold == "no":
         tasks = tasks.exclude(kind=TaskKind.GOLD)
     if filters.q:
-        q = filters.q
+        # Matching texts first, each through its trigram index on PostgreSQL (annotation migration 0011),
+        # then the tasks that use them: a join of every task to its three texts scanned the whole project
+        # (3.2 s at 1M judgments). The outer project filter keeps other projects' matches out.
+        prompts = Prompt.objects.filter(text__icontains=filters.q).values("pk")
+        candidates = Candidate.objects.filter(text__icontains=filters.q).values("pk")
         tasks = tasks.filter(
-            Q(prompt__text__icontains=q)
-            | Q(candidate_a__text__icontains=q)
-            | Q(candidate_b__text__icontains=q)
+            Q(prompt_id__in=prompts) | Q(candidate_a_id__in=candidates) | Q(candidate_b_id__in=candidates)
         )
     judged = Judgment.objects.filter(task=OuterRef("pk"))
     if filters.annotator_id or filters.judged_from or filters.judged_to:

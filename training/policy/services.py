@@ -15,7 +15,7 @@ from training import jobs
 from training.configs import ConfigError
 from training.limits import work_limits_check
 from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun, check_seed
-from training.policy.spec import PolicyRunSpec, algorithm_config
+from training.policy.spec import PolicyRunSpec, RewardSource, algorithm_config
 
 POLICY_KINDS = (RunKind.SFT, RunKind.PPO, RunKind.GRPO, RunKind.RLOO)
 #: Sample-response steps kept in the run summary for the run page.
@@ -109,23 +109,22 @@ def policy_run_create(
 REWARD_TOKEN_ENV = re.compile(r"^PREFLAB_REWARD_TOKEN(_[A-Z0-9_]+)?$")
 
 
-def _check_reward_access(reward: dict[str, Any], user) -> None:
+def _check_reward_access(reward: RewardSource, user) -> None:
     """A registry reward model must belong to a project the user can see (the rule every other route
     applies to reward models), and an HTTP reward's ``token_env`` must name a reward-token variable."""
-    if reward.get("type") == "registry":
+    if reward.type == "registry":
         from annotation.auth import visible_projects
         from training.models import RewardModel
 
-        rm_id = reward.get("reward_model_id")
+        rm_id = reward.reward_model_id
         visible = RewardModel.objects.all()
         if user is not None:
             visible = visible.filter(project__in=visible_projects(user))
-        if isinstance(rm_id, bool) or not isinstance(rm_id, int) or not visible.filter(pk=rm_id).exists():
+        if rm_id is None or not visible.filter(pk=rm_id).exists():
             raise ValidationError(
                 {"config": f"reward.reward_model_id: no such reward model ({str(rm_id)[:20]})"}
             )
-    token_env = reward.get("token_env")
-    if token_env is not None and not (isinstance(token_env, str) and REWARD_TOKEN_ENV.match(token_env)):
+    if not REWARD_TOKEN_ENV.match(reward.token_env):
         raise ValidationError(
             {"config": "reward.token_env must be PREFLAB_REWARD_TOKEN or PREFLAB_REWARD_TOKEN_<NAME>"}
         )

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "annotation",
     "training",
     "rewardsvc",
+    "demo.apps.DemoAppConfig",  # the end-to-end demo command; above the three apps
 ]
 
 MIDDLEWARE = [

@@ -3,7 +3,7 @@
 import hh-rlhf pairs -> simulated annotators judge them -> quality flags -> snapshot -> MiniLM reward model
 -> evaluate -> promote -> reward server (a subprocess on a loopback port) -> short PPO run that scores its
 rollouts over HTTP -> report. This module is orchestration only: every stage calls the service that the UI
-and the API call. It lives in ``rewardsvc`` because that is the last stage and may import all the others.
+and the API call. It lives in the top-level ``demo`` package, above the three apps it drives.
 Each stage reports ``progress(stage, done, total)``; the ``demo`` management command draws the bars.
 """
 
@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from django.db import DatabaseError, connection
 
 from annotation.models import Judgment, Project, Role
 from annotation.services.projects import api_token_create, api_token_revoke
-from rewardsvc.demo_annotation import (
+from demo.annotators import (
     DEFAULT_ANNOTATORS,
     Progress,
     SimulatedAnnotator,
@@ -35,8 +35,9 @@ from rewardsvc.demo_annotation import (
     quality_check,
     simulate_annotators,
 )
-from rewardsvc.demo_report import ui_urls
-from rewardsvc.demo_server import ServerStartError, reward_server
+from demo.report import ui_urls
+from demo.result import DemoResult
+from demo.server import ServerStartError, reward_server
 from training import jobs
 from training.models import DatasetSnapshot, JobStatus, RewardModel, RunKind, TrainingRun
 from training.reward_training import RewardRunConfig
@@ -135,34 +136,6 @@ class DemoConfig:
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
-
-@dataclass
-class DemoResult:
-    """What each stage did (ids, counts, metrics) and how long it took."""
-
-    project_id: int | None = None
-    project_name: str = ""
-    source: str = ""
-    imported: dict[str, Any] = field(default_factory=dict)
-    judgments: int = 0
-    judgments_by_annotator: dict[str, int] = field(default_factory=dict)
-    agreement: dict[str, Any] = field(default_factory=dict)
-    annotators: list[dict[str, Any]] = field(default_factory=list)
-    flags: list[dict[str, Any]] = field(default_factory=list)
-    """Flags the quality rules raised (reason per annotator)."""
-    flags_cleared: list[dict[str, Any]] = field(default_factory=list)
-    """Flags the simulated reviewer cleared as false alarms."""
-    snapshot: dict[str, Any] = field(default_factory=dict)
-    reward_run_id: int | None = None
-    reward_model: dict[str, Any] = field(default_factory=dict)
-    evaluation: dict[str, Any] = field(default_factory=dict)
-    promotion: dict[str, Any] = field(default_factory=dict)
-    server: dict[str, Any] = field(default_factory=dict)
-    policy_model: str = ""
-    ppo: dict[str, Any] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-    urls: dict[str, str] = field(default_factory=dict)
 
 
 def _quiet(*_args: Any) -> None:

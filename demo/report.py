@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.urls import reverse
 
-if TYPE_CHECKING:
-    from rewardsvc.demo import DemoResult
+from demo.result import DemoResult
 
 
 def ui_urls(base: str, result: DemoResult, project, reward_model, run, snapshot, ppo) -> dict[str, str]:

@@ -9,8 +9,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from rewardsvc.demo import STAGES, DemoConfig, DemoError, run_demo
-from rewardsvc.demo_report import report_lines
+from demo.pipeline import STAGES, DemoConfig, DemoError, run_demo
+from demo.report import report_lines
 
 
 class Command(BaseCommand):

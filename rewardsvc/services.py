@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from annotation.models import Candidate, ComparisonTask, Project, Prompt, TaskKind, content_hash
+from annotation.services.projects import task_create
 from rewardsvc.models import ScoredSample
 from rewardsvc.scoring import render_messages
 
@@ -125,12 +126,12 @@ def scored_samples_to_project(
             pair = [(low, cand_low), (high, cand_high)]
             rng.shuffle(pair)
             (sample_a, cand_a), (sample_b, cand_b) = pair
-            task = ComparisonTask.objects.create(
+            task = task_create(
                 project=project,
-                prompt=prompt,
                 candidate_a=cand_a,
                 candidate_b=cand_b,
                 kind=TaskKind.SPOT_CHECK,
+                randomize_order=False,  # already shuffled above, with the report's seeded rng
                 metadata={
                     "spot_check": {
                         "reward_model_id": sample_a.reward_model_id,

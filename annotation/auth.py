@@ -1,8 +1,8 @@
 """API token authentication and scope/role permissions shared by every PrefLab API.
 
 Clients send ``Authorization: Bearer <token>`` (or ``Token <token>``). A token carries scopes
-(annotate, export, train, score); a view names the scope it needs in ``required_scope``. Session-authenticated
-web users are not limited by scopes (their role still applies).
+(annotate, export, train, score); a view names the scopes it needs in ``read_scopes``/``write_scopes``
+(``TokenScopes``). Session-authenticated web users are not limited by scopes (their role still applies).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
-from annotation.models import ApiToken, Project, Role
+from annotation.models import ApiToken, Project, Role, TokenScope
 
 
 def live_tokens() -> QuerySet[ApiToken]:
@@ -79,20 +79,44 @@ def visible_projects(user):
     return Project.objects.filter(memberships__user=user)
 
 
-class HasScope(permissions.BasePermission):
-    """Token requests need the view's ``required_scope`` (a string, or a dict of HTTP method -> scope)."""
+READ_SCOPES: tuple[str, ...] = (TokenScope.ANNOTATE, TokenScope.EXPORT, TokenScope.TRAIN)
+MANAGE_SCOPES: tuple[str, ...] = (TokenScope.TRAIN,)
+ANNOTATE_SCOPES: tuple[str, ...] = (TokenScope.ANNOTATE,)
+EXPORT_SCOPES: tuple[str, ...] = (TokenScope.EXPORT,)
 
+
+class TokenScopes(permissions.BasePermission):
+    """A token request needs one of the view's ``read_scopes`` (safe methods) or ``write_scopes``.
+
+    A view may refine per action with ``action_scopes = {"action": (scopes...)}``. An empty tuple means
+    any token will do. Session requests are not limited by scopes. The one scope gate of every DRF view
+    (the reward server checks ``score`` itself, through ``ApiToken.has_scope``).
+    """
+
+    code = "missing_scope"
     message = "This token lacks the scope this endpoint needs."
 
+    @staticmethod
+    def scopes_for(request, view) -> tuple[str, ...]:
+        action_scopes = getattr(view, "action_scopes", {}) or {}
+        action = getattr(view, "action", None)
+        if action in action_scopes:
+            return tuple(action_scopes[action])
+        if request.method in permissions.SAFE_METHODS:
+            return tuple(getattr(view, "read_scopes", READ_SCOPES))
+        return tuple(getattr(view, "write_scopes", MANAGE_SCOPES))
+
     def has_permission(self, request, view) -> bool:
-        scope = getattr(view, "required_scope", None)
-        if isinstance(scope, dict):
-            scope = scope.get(request.method, scope.get("*"))
-        if scope is None or not isinstance(request.auth, ApiToken):
+        token = request.auth
+        if not isinstance(token, ApiToken):
             return True
-        if request.auth.has_scope(scope):
+        needed = self.scopes_for(request, view)
+        if not needed or any(token.has_scope(s) for s in needed):
             return True
-        self.message = f"This token lacks the '{scope}' scope."
+        if len(needed) == 1:
+            self.message = f"This token lacks the '{needed[0]}' scope."
+        else:
+            self.message = "This token needs one of the scopes: " + ", ".join(f"'{s}'" for s in needed) + "."
         return False
 
 

@@ -13,7 +13,7 @@ from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.auth import HasRole, HasScope, visible_projects
+from annotation.auth import ANNOTATE_SCOPES, HasRole, TokenScopes, visible_projects
 from annotation.models import DB_INT_MAX, Choice, ComparisonTask, Judgment, Prompt, TaskKind
 from annotation.selectors.assignment import annotator_progress, review_queue
 from annotation.selectors.dashboard import annotator_dashboard
@@ -50,8 +50,8 @@ def visible_task(user, task_id: int) -> ComparisonTask:
 
 
 class AnnotateView(APIView):
-    permission_classes = [permissions.IsAuthenticated, HasScope, HasRole]
-    required_scope = "annotate"
+    permission_classes = [permissions.IsAuthenticated, TokenScopes, HasRole]
+    read_scopes = write_scopes = ANNOTATE_SCOPES
 
 
 class TaskNextApi(AnnotateView):

@@ -18,9 +18,9 @@ from rest_framework.views import APIView
 
 from annotation.api.errors import error_response
 from annotation.api.parsers import JSONParser
-from annotation.auth import HasScope, visible_projects
+from annotation.auth import MANAGE_SCOPES, TokenScopes, visible_projects
 from annotation.importing import FORMATS, SHAPES, ImportFileError, ImportTooLarge
-from annotation.models import PairingStrategy, TokenScope
+from annotation.models import PairingStrategy
 from annotation.selectors.projects import project_access_for_user
 from annotation.services.imports import items_import
 
@@ -40,8 +40,8 @@ REFUSED_LOADER_OPTIONS = ("data_files", "data_dir", "builder", "path", "cache_di
 
 
 class ProjectImportApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, HasScope]
-    required_scope = TokenScope.TRAIN
+    permission_classes = [permissions.IsAuthenticated, TokenScopes]
+    read_scopes = write_scopes = MANAGE_SCOPES
     parser_classes = [parsers.MultiPartParser, parsers.FormParser, JSONParser]
 
     class InputSerializer(serializers.Serializer):

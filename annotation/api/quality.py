@@ -14,7 +14,7 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.auth import HasScope, visible_projects
+from annotation.auth import EXPORT_SCOPES, TokenScopes, visible_projects
 from annotation.models import AnnotatorFlag, FlagStatus, Project
 from annotation.selectors.quality import annotator_detail, flag_list, quality_settings, report_annotator_rows
 from annotation.services.quality import can_review_quality, flag_clear, flags_refresh
@@ -48,8 +48,8 @@ class FlagOutputSerializer(serializers.ModelSerializer):
 
 
 class QualityApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, HasScope]
-    required_scope = "export"
+    permission_classes = [permissions.IsAuthenticated, TokenScopes]
+    read_scopes = write_scopes = EXPORT_SCOPES
 
     def project(self, project_id: int) -> Project:
         project = get_object_or_404(visible_projects(self.request.user), pk=project_id)

@@ -114,10 +114,13 @@ def test_table_lists_every_api_route_and_method():
 
 
 def _is_scope_refusal(response) -> bool:
+    """403 with the one scope gate's code (``TokenScopes``: every API view) and a message naming the scope."""
     if response.status_code != 403:
         return False
-    message = response.json()["error"]["message"]
-    return "token lacks the" in message or "token needs one of the scopes" in message
+    error = response.json()["error"]
+    message = error["message"]
+    named = "token lacks the" in message or "token needs one of the scopes" in message
+    return named and error["code"] == "missing_scope"
 
 
 def test_every_api_route_and_method_checks_the_token_scope(world: World):

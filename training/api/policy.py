@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api.errors import error_response
-from annotation.auth import HasRole, HasScope, visible_projects
+from annotation.auth import MANAGE_SCOPES, HasRole, TokenScopes, visible_projects
 from annotation.models import Role
 from training.api.runs import RunOutputSerializer
 from training.models import SEED_MAX, TrainingRun
@@ -34,8 +34,8 @@ def _validation_error(exc: ValidationError) -> Response:
 
 
 class PolicyApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, HasScope, HasRole]
-    required_scope = "train"
+    permission_classes = [permissions.IsAuthenticated, TokenScopes, HasRole]
+    read_scopes = write_scopes = MANAGE_SCOPES
     required_roles = (Role.ENGINEER, Role.ADMIN)
 
     def get_run(self, run_id: int) -> TrainingRun:

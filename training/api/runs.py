@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api.errors import error_response
-from annotation.auth import HasRole, HasScope, is_admin, visible_projects
+from annotation.auth import MANAGE_SCOPES, HasRole, TokenScopes, is_admin, visible_projects
 from annotation.models import Project, Role
 from training.models import (
     SEED_MAX,
@@ -43,8 +43,8 @@ from training.services.task_scoring import task_scoring_cancel, task_scoring_sta
 
 
 class TrainApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, HasScope, HasRole]
-    required_scope = "train"
+    permission_classes = [permissions.IsAuthenticated, TokenScopes, HasRole]
+    read_scopes = write_scopes = MANAGE_SCOPES
     required_roles = (Role.ENGINEER, Role.ADMIN)
 
     def get_run(self, run_id: int) -> TrainingRun:

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api.errors import error_response
-from annotation.auth import HasRole, HasScope
+from annotation.auth import EXPORT_SCOPES, HasRole, TokenScopes
 from annotation.models import Role
 from training.datasets.spec import SPLIT_NAMES, SnapshotSpec
 from training.models import DatasetSnapshot, JobStatus
@@ -50,8 +50,8 @@ DOWNLOAD_MEDIA_TYPES = sorted(
 
 
 class SnapshotApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, HasScope, HasRole]
-    required_scope = "export"
+    permission_classes = [permissions.IsAuthenticated, TokenScopes, HasRole]
+    read_scopes = write_scopes = EXPORT_SCOPES
     required_roles = (Role.ENGINEER, Role.ADMIN)
 
     def get_snapshot(self, snapshot_id: int) -> DatasetSnapshot:

@@ -1,4 +1,5 @@
-"""Shared pieces of the core API views: the scope permission and project-access helpers."""
+"""Shared pieces of the core API views: project-access helpers and filters (the scope permission,
+``TokenScopes``, lives in ``annotation.auth`` with the other access rules)."""
 
 from __future__ import annotations
 
@@ -10,50 +11,12 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, permissions
 
-from annotation.auth import visible_projects
-from annotation.models import ApiToken, Project, TokenScope
+from annotation.auth import MANAGE_SCOPES, READ_SCOPES, TokenScopes, visible_projects
+from annotation.models import Project
 from annotation.selectors.projects import ProjectAccess, project_access_for_user
 
 # The largest id a PostgreSQL bigint primary key can hold: larger "ids" are a 400, not a lookup.
 MAX_ID = 2**63 - 1
-
-READ_SCOPES: tuple[str, ...] = (TokenScope.ANNOTATE, TokenScope.EXPORT, TokenScope.TRAIN)
-MANAGE_SCOPES: tuple[str, ...] = (TokenScope.TRAIN,)
-ANNOTATE_SCOPES: tuple[str, ...] = (TokenScope.ANNOTATE,)
-
-
-class TokenScopes(permissions.BasePermission):
-    """A token request needs one of the view's ``read_scopes`` (safe methods) or ``write_scopes``.
-
-    A view may refine per action with ``action_scopes = {"action": (scopes...)}``. An empty tuple means
-    any token will do. Session requests are not limited by scopes.
-    """
-
-    code = "missing_scope"
-    message = "This token lacks the scope this endpoint needs."
-
-    @staticmethod
-    def scopes_for(request, view) -> tuple[str, ...]:
-        action_scopes = getattr(view, "action_scopes", {}) or {}
-        action = getattr(view, "action", None)
-        if action in action_scopes:
-            return tuple(action_scopes[action])
-        if request.method in permissions.SAFE_METHODS:
-            return tuple(getattr(view, "read_scopes", READ_SCOPES))
-        return tuple(getattr(view, "write_scopes", MANAGE_SCOPES))
-
-    def has_permission(self, request, view) -> bool:
-        token = request.auth
-        if not isinstance(token, ApiToken):
-            return True
-        needed = self.scopes_for(request, view)
-        if not needed or any(token.has_scope(s) for s in needed):
-            return True
-        if len(needed) == 1:
-            self.message = f"This token lacks the '{needed[0]}' scope."
-        else:
-            self.message = "This token needs one of the scopes: " + ", ".join(f"'{s}'" for s in needed) + "."
-        return False
 
 
 class NotFoundMixin:

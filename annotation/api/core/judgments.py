@@ -12,13 +12,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
-from annotation.api.core.base import (
-    ANNOTATE_SCOPES,
-    READ_SCOPES,
-    IdFilter,
-    ProjectAccessMixin,
-    UtcIsoDateTimeFilter,
-)
+from annotation.api.core.base import IdFilter, ProjectAccessMixin, UtcIsoDateTimeFilter
+from annotation.auth import ANNOTATE_SCOPES, READ_SCOPES
 from annotation.models import DB_INT_MAX, Choice, Judgment, JudgmentSource
 from annotation.selectors.projects import judgment_list_for_user, task_list_for_user
 from annotation.services.judgments import judgment_submit

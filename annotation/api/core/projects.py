@@ -12,8 +12,8 @@ from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from annotation.api.core.base import MANAGE_SCOPES, READ_SCOPES, ProjectAccessMixin
-from annotation.auth import has_role
+from annotation.api.core.base import ProjectAccessMixin
+from annotation.auth import MANAGE_SCOPES, READ_SCOPES, has_role
 from annotation.models import Project, ProjectMembership, Role, validate_ranking_length
 from annotation.selectors.projects import ROLE_RANK, membership_list, project_list_for_user
 from annotation.services.projects import (

@@ -11,7 +11,8 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, serializers, status, viewsets
 from rest_framework.response import Response
 
-from annotation.api.core.base import NotFoundMixin, StrictBooleanFilter, TokenScopes
+from annotation.api.core.base import NotFoundMixin, StrictBooleanFilter
+from annotation.auth import TokenScopes
 from annotation.models import DB_INT_MAX, ApiToken, TokenScope
 from annotation.selectors.projects import api_token_list_for_user
 from annotation.services.projects import api_token_create, api_token_revoke

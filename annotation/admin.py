@@ -88,3 +88,31 @@ class AnnotatorFlagAdmin(admin.ModelAdmin):
 @admin.register(m.ImportBatch)
 class ImportBatchAdmin(admin.ModelAdmin):
     list_display = ("id", "project", "source", "format", "shape", "created_at")
+
+
+@admin.register(m.ProjectInvite)
+class ProjectInviteAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "project",
+        "role",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "used_at",
+        "revoked_at",
+    )
+    list_filter = ("role",)
+    exclude = ("token_hash",)  # only the hash is stored; nothing to show or edit
+
+
+@admin.register(m.ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "file_name", "status", "created_at")
+    list_filter = ("status",)
+
+
+@admin.register(m.ProjectQualityReport)
+class ProjectQualityReportAdmin(admin.ModelAdmin):
+    list_display = ("project", "computed_at", "judgment_count", "duration_ms")
+    readonly_fields = ("payload",)

@@ -1,11 +1,11 @@
 """Celery tasks of the annotation app (thin wrappers over services)."""
 
-import os
-
 from celery import shared_task
+from django.conf import settings
 
 from annotation.models import Project
 from annotation.services.quality import flags_refresh
+from config.celery import beat_every
 
 
 @shared_task(name="annotation.quality.refresh_flags")
@@ -48,22 +48,8 @@ def quality_compute_stale_reports() -> list[int]:
     return done
 
 
-QUALITY_REPORT_EVERY_S = float(os.environ.get("PREFLAB_QUALITY_REPORT_EVERY_S", "600"))
-
-try:  # the Celery app is a stage before us (config): put the quality reports on the beat schedule
-    from config.celery import app as _app
-
-    _app.conf.beat_schedule.setdefault(
-        "annotation.quality.compute_stale_reports",
-        {
-            "task": "annotation.quality.compute_stale_reports",
-            "schedule": QUALITY_REPORT_EVERY_S,
-            # A late message is dropped, not stacked behind the next one.
-            "options": {"expires": QUALITY_REPORT_EVERY_S},
-        },
-    )
-except ImportError:  # pragma: no cover - used outside the Django project
-    pass
+# The Celery app is a stage before us (config): put the quality reports on the beat schedule.
+beat_every("annotation.quality.compute_stale_reports", settings.PREFLAB_QUALITY_REPORT_EVERY_S)
 
 
 @shared_task(name="annotation.pairing.refresh")

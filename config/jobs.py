@@ -24,6 +24,14 @@ _broker_state: dict[str, float | bool] = {"checked_at": 0.0, "ok": True}
 BROKER_CHECK_TTL_S = 10.0
 
 
+def task_by_name(name: str):
+    """The Celery task registered as ``name``, as a signature ``publish``/``enqueue`` take: a service queues
+    its own app's task by name, so ``services`` never imports the ``tasks`` module that imports it."""
+    from config.celery import app
+
+    return app.signature(name)
+
+
 def publish(task, *args, **kwargs) -> bool:
     """Publish now. Returns False (and logs) instead of raising when the broker is unreachable."""
     try:

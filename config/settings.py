@@ -297,6 +297,7 @@ CELERY_BEAT_SCHEDULE: dict = {}
 # with at most this many counted judgments has a stale report recomputed while its page waits (well under a
 # second); 0 turns that off.
 PREFLAB_QUALITY_INLINE_MAX_JUDGMENTS = int(os.environ.get("PREFLAB_QUALITY_INLINE_MAX_JUDGMENTS", "10000"))
+PREFLAB_QUALITY_REPORT_EVERY_S = float(os.environ.get("PREFLAB_QUALITY_REPORT_EVERY_S", "600"))
 
 # --- Production hardening (all on when DEBUG is off) ---------------------------------------------------
 if not DEBUG:

@@ -22,9 +22,6 @@ STAGE_EXEMPT = {"config"}
 KNOWN_CYCLES = {
     # item 5: training by subdomain; the snapshot service publishes its build task by import
     ("training.services.snapshots", "training.snapshot_tasks"),
-    # the same shape in annotation (a service publishing its Celery task by import); landed on main while
-    # issue 15 was under way: publish by task name (or an explicit task map, as item 5 plans) to remove it
-    ("annotation.services.import_jobs", "annotation.tasks"),
 }
 
 

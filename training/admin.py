@@ -46,3 +46,9 @@ class ModelEvaluationAdmin(admin.ModelAdmin):
 @admin.register(m.Promotion)
 class PromotionAdmin(admin.ModelAdmin):
     list_display = ("id", "project", "reward_model", "forced", "created_at")
+
+
+@admin.register(m.TaskScoringJob)
+class TaskScoringJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "reward_model", "status", "scored", "total", "created_at")
+    list_filter = ("status",)

@@ -14,12 +14,12 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
+from config.celery import EXPIRES_FLOOR_S, beat_every  # noqa: F401  (EXPIRES_FLOOR_S: tests read it here)
 from training import jobs, reward_training  # noqa: F401  (registers the "reward" executor)
 from training.services.runs import retrain_due
 
 REAP_EVERY_S = settings.PREFLAB_REAP_EVERY_S
 RETRAIN_CHECK_EVERY_S = settings.PREFLAB_RETRAIN_CHECK_EVERY_S
-EXPIRES_FLOOR_S = 30.0
 
 
 @shared_task(name="training.run.execute", acks_late=True)
@@ -49,20 +49,10 @@ def _reap_on_worker_start(**_kwargs) -> None:
     jobs.run_reap_stale()
 
 
-try:  # the Celery app is a stage before us (config): add our tasks to the beat schedule
-    from config.celery import app as _app
-
-    # ``expires``: with the embedded worker (one process, `manage.py serve`) a long training run delays
-    # these; an expired message is dropped instead of piling up behind it. Not under EXPIRES_FLOOR_S
-    # seconds, though: with a short period (tests, an impatient operator) a worker that is merely a
-    # little behind would otherwise drop every one of them.
-    for _name, _every in (
-        ("training.runs.reap", REAP_EVERY_S),
-        ("training.runs.retrain", RETRAIN_CHECK_EVERY_S),
-        ("training.runs.requeue", REAP_EVERY_S),
-    ):
-        _app.conf.beat_schedule.setdefault(
-            _name, {"task": _name, "schedule": _every, "options": {"expires": max(_every, EXPIRES_FLOOR_S)}}
-        )
-except ImportError:  # pragma: no cover - used outside the Django project
-    pass
+# The Celery app is a stage before us (config): add our periodic tasks to the beat schedule.
+for _name, _every in (
+    ("training.runs.reap", REAP_EVERY_S),
+    ("training.runs.retrain", RETRAIN_CHECK_EVERY_S),
+    ("training.runs.requeue", REAP_EVERY_S),
+):
+    beat_every(_name, _every)

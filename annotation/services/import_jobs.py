@@ -17,7 +17,7 @@ from django.db import transaction
 from annotation.importing import ImportFileError
 from annotation.models import ImportBatch, ImportJob, ImportJobStatus, PairingStrategy, Project
 from annotation.services.imports import items_import, items_import_preview
-from config.jobs import enqueue
+from config.jobs import enqueue, task_by_name
 
 log = logging.getLogger(__name__)
 IMPORTS_SUBDIR = "imports"
@@ -80,9 +80,7 @@ def import_job_start(*, job: ImportJob, dry_run: bool) -> ImportJob:
     job.save(
         update_fields=["dry_run", "status", "stage", "error", "records_read", "rows_written", "updated_at"]
     )
-    from annotation.tasks import import_job_run_task
-
-    enqueue(import_job_run_task, job.pk)
+    enqueue(task_by_name("annotation.imports.run"), job.pk)
     return job
 
 

@@ -31,6 +31,7 @@ from annotation.selectors.quality import (
 )
 from annotation.selectors.quality_data import COUNTED_SOURCES, project_votes
 from annotation.services.quality import _jsonable, can_review_quality, flags_refresh
+from config.jobs import enqueue, task_by_name
 
 RECOMPUTE_REQUEST_TTL_SECONDS = 900
 """A pending "Recompute now" older than this is treated as lost (the worker died) and may be asked again."""
@@ -100,8 +101,6 @@ def quality_report_request(*, project: Project, user) -> bool:
 
     Returns True when a job was queued (False: one is already on its way). Reviewers, engineers and admins
     of the project only."""
-    from annotation.tasks import quality_compute_report  # tasks import this module
-
     if not can_review_quality(user, project):
         raise PermissionDenied(
             "Only reviewers, engineers and admins of the project may recompute its quality."
@@ -117,7 +116,7 @@ def quality_report_request(*, project: Project, user) -> bool:
         report.requested_at = now
         report.requested_by = user
         report.save(update_fields=["requested_at", "requested_by"])
-        transaction.on_commit(lambda: quality_compute_report.delay(project.pk))
+        enqueue(task_by_name("annotation.quality.compute_report"), project.pk)
     return True
 
 

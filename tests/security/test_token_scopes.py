@@ -59,6 +59,7 @@ SCOPE_TABLE: dict[str, dict[str, str]] = {
     "api-quality-leaderboard": {"GET": "export"},
     "api-quality-flags": {"GET": "export"},
     "api-quality-flags-refresh": {"POST": "export"},
+    "api-quality-recompute": {"POST": "export"},
     "api-quality-flag-clear": {"POST": "export"},
     "snapshot-list": {"GET": "export", "POST": "export"},
     "snapshot-detail": {"GET": "export"},

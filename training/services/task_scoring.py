@@ -47,9 +47,9 @@ def task_scoring_start(*, project, user=None, enqueue: bool = True) -> TaskScori
     job = TaskScoringJob.objects.create(project=project, reward_model=reward_model, created_by=user)
     if enqueue:
         from config.jobs import enqueue as publish_later
-        from training.scoring_tasks import task_scoring_task
+        from config.jobs import task_by_name
 
-        publish_later(task_scoring_task, job.pk)
+        publish_later(task_by_name("training.task_scoring.run"), job.pk)
     return job
 
 

@@ -128,7 +128,7 @@ def run_copy(spec, out: Path, formats: str) -> tuple[float, int]:
     from django.db import connection
     from psycopg import ClientCursor
 
-    from training.selectors.snapshots import snapshot_vote_queryset
+    from training.datasets.selectors import snapshot_vote_queryset
 
     qs = snapshot_vote_queryset(spec, with_created_at="votes" in formats.split(","))
     sql, params = qs.query.sql_with_params()

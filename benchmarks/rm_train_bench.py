@@ -34,7 +34,7 @@ def direct_trl(snapshot_dir: Path, cfg, seed: int) -> dict:
     from trl import RewardTrainer
 
     from training.datasets.reader import read_snapshot_split
-    from training.reward_training import build_reward_config, load_base, resolve_base_model
+    from training.rewardmodels.trainer import build_reward_config, load_base, resolve_base_model
     from training.rm_encoding import PairEncoder, tokenize_pairs
 
     tokenizer, model = load_base(resolve_base_model("minilm"), cfg)
@@ -60,7 +60,7 @@ def direct_trl(snapshot_dir: Path, cfg, seed: int) -> dict:
 def preflab_run(snapshot, cfg, seed: int) -> dict:
     from training import jobs
     from training.models import JobStatus
-    from training.services.runs import reward_run_create
+    from training.rewardmodels.services import reward_run_create
 
     run = reward_run_create(
         snapshot=snapshot, base_model="minilm", config=cfg.to_dict(), seed=seed, enqueue=False
@@ -88,7 +88,7 @@ def reporting_cost(snapshot, cfg, steps: int) -> dict:
     from types import SimpleNamespace
 
     from training.jobs import RunReporter
-    from training.services.runs import reward_run_create
+    from training.rewardmodels.services import reward_run_create
     from training.trl_runs import REWARD_METRICS, progress_callback
 
     run = reward_run_create(
@@ -126,7 +126,7 @@ def main() -> int:
     from annotation.models import Project
     from training.hh_rlhf_files import write_hh_rlhf_snapshot_files
     from training.models import DatasetSnapshot, JobStatus
-    from training.reward_training import RewardRunConfig
+    from training.rewardmodels.trainer import RewardRunConfig
 
     torch.set_num_threads(args.threads)
     cfg = RewardRunConfig(

@@ -22,7 +22,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include("annotation.api.urls")),
-    path("api/v1/", include("training.api.urls")),
+    path("api/v1/", include("training.api_urls")),
     path("api/v1/", include("rewardsvc.api.urls")),
     path("", include("annotation.urls")),
     path("", include("training.urls")),

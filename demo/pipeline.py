@@ -39,11 +39,11 @@ from demo.report import ui_urls
 from demo.result import DemoResult
 from demo.server import ServerStartError, reward_server
 from training import jobs
+from training.datasets.services import snapshot_build, snapshot_create
 from training.models import DatasetSnapshot, JobStatus, RewardModel, RunKind, TrainingRun
-from training.reward_training import RewardRunConfig
-from training.services.registry import PromotionRefused, reward_model_evaluate, reward_model_promote
-from training.services.runs import reward_run_create
-from training.services.snapshots import snapshot_build, snapshot_create
+from training.rewardmodels.registry import PromotionRefused, reward_model_evaluate, reward_model_promote
+from training.rewardmodels.services import reward_run_create
+from training.rewardmodels.trainer import RewardRunConfig
 
 Log = Callable[[str], None]
 
@@ -177,8 +177,6 @@ def build_snapshot(*, project: Project, user: User, seed: int, progress: Progres
 def execute_run(*, run: TrainingRun, stage: str, progress: Progress) -> TrainingRun:
     """Execute a queued run in this process (``training.jobs.run_execute``, what a worker does) on a thread,
     reporting the run row's step/total as it trains."""
-    from training import reward_training  # noqa: F401 - registers the "reward" executor
-    from training.policy import executors  # noqa: F401 - registers the policy executors
 
     errors: list[BaseException] = []
 

@@ -54,7 +54,7 @@ def _active_reward_model(project_id: int) -> RewardModel | None:
     # The training registry may provide the canonical lookup; fall back to the model's own invariant
     # (at most one active RM per project, enforced by a constraint).
     try:
-        registry = importlib.import_module("training.selectors.registry")
+        registry = importlib.import_module("training.rewardmodels.selectors")
         finder = getattr(registry, "reward_model_active", None)
     except ImportError:
         finder = None

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class TrainingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "training"
+
+    def ready(self) -> None:
+        # Register the training tasks by name in every process (web too): services publish them by name,
+        # and with ``CELERY_TASK_ALWAYS_EAGER`` a registered task runs in place.
+        from training import tasks  # noqa: F401

@@ -2,9 +2,9 @@
 progress / metrics / log lines to the ``TrainingRun`` row, and the run lifecycle (queued -> running ->
 succeeded | failed | cancelled) with heartbeats so a dead worker never leaves a run "running" forever.
 
-An executor is ``fn(run, reporter) -> dict``; register it with ``@register_executor("sft")`` in a module that
-the Celery worker imports (``training/tasks.py`` imports the ``*_tasks`` modules). Keep heavy imports (torch,
-trl) inside the executor so importing the registry stays cheap for the web process.
+An executor is ``fn(run, reporter) -> dict``; ``EXECUTORS`` maps each run kind to the dotted path of its
+executor, imported when a run of that kind starts: the web process never loads torch / trl, and this module
+imports no executor (they import it for ``RunReporter``), so registration needs no import side effect.
 """
 
 from __future__ import annotations
@@ -21,13 +21,21 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
-from training.models import JobStatus, RunMetric, TrainingRun
+from training.models import JobStatus, RunKind, RunMetric, TrainingRun
 
 logger = logging.getLogger(__name__)
 
 Executor = Callable[[TrainingRun, "RunReporter"], dict]
-EXECUTORS: dict[str, Executor] = {}
+#: Run kind -> its executor: a dotted path (imported on first use) or, in tests, the callable itself.
+EXECUTORS: dict[str, str | Executor] = {
+    RunKind.REWARD: "training.rewardmodels.trainer.execute_reward_run",
+    RunKind.SFT: "training.policy.executors.execute_sft_run",
+    RunKind.PPO: "training.policy.executors.execute_ppo_run",
+    RunKind.GRPO: "training.policy.executors.execute_grpo_run",
+    RunKind.RLOO: "training.policy.executors.execute_rloo_run",
+}
 
 #: Lines kept in ``TrainingRun.log_tail``.
 LOG_TAIL_LINES = 200
@@ -37,14 +45,12 @@ class RunCancelled(Exception):
     """Raised inside an executor (by ``RunReporter.progress``) when a cancel was requested."""
 
 
-def register_executor(kind: str) -> Callable[[Executor], Executor]:
-    """Decorator: make ``fn(run, reporter) -> summary dict`` the executor of runs of ``kind``."""
-
-    def decorator(fn: Executor) -> Executor:
-        EXECUTORS[kind] = fn
-        return fn
-
-    return decorator
+def executor_for(kind: str) -> Executor | None:
+    """The executor of runs of ``kind`` (importing its module the first time), or None if there is none."""
+    executor = EXECUTORS.get(kind)
+    if isinstance(executor, str):
+        executor = import_string(executor)
+    return executor
 
 
 def worker_name() -> str:
@@ -177,7 +183,7 @@ def run_execute(*, run_id: int) -> None:
     if run.cancel_requested:
         _finish(run_id, JobStatus.CANCELLED, "cancelled before it started")
         return
-    executor = EXECUTORS.get(run.kind)
+    executor = executor_for(run.kind)
     if executor is None:
         _finish(run_id, JobStatus.FAILED, f"no executor registered for run kind '{run.kind}'")
         return
@@ -229,8 +235,8 @@ def jobs_requeue_delayed(*, min_age_s: float = 30.0, snapshot_min_age_s: float =
     """Publish again the jobs a broker outage left behind: queued runs that were never published (no
     task id) and snapshots still queued after ``snapshot_min_age_s``. Extra messages are harmless: a run
     or snapshot that is no longer queued is left alone by its executor. Returns what was published."""
+    from training.datasets.services import snapshot_publish
     from training.models import DatasetSnapshot
-    from training.services.snapshots import snapshot_publish
 
     now = timezone.now()
     runs = TrainingRun.objects.filter(

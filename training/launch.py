@@ -81,9 +81,9 @@ def run_spec_from_run(run) -> dict[str, Any]:
 
 def run_spec(spec: dict[str, Any]) -> dict[str, Any] | None:
     """Train (and on rank 0 evaluate, describe and save) from a spec dict; returns rank 0's metrics, else
-    None. The evaluation and the card are the Celery executor's (``training.reward_eval``)."""
-    from training.reward_eval import evaluate_and_describe
-    from training.reward_training import RewardRunConfig, train_reward_model
+    None. The evaluation and the card are the Celery executor's (``training.rewardmodels.evaluation``)."""
+    from training.rewardmodels.evaluation import evaluate_and_describe
+    from training.rewardmodels.trainer import RewardRunConfig, train_reward_model
 
     cfg = RewardRunConfig.from_dict(spec.get("config"))
     out = Path(spec["output_dir"])
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs.run_execute(run_id=args.run_id)  # claims, reports, saves, evaluates, registers
         return 0 if TrainingRun.objects.get(pk=args.run_id).status == JobStatus.SUCCEEDED else 1
     # other ranks: train in lock-step with rank 0, write nothing
-    from training.reward_training import RewardRunConfig, train_reward_model
+    from training.rewardmodels.trainer import RewardRunConfig, train_reward_model
 
     run = TrainingRun.objects.select_related("snapshot").get(pk=args.run_id)
     train_reward_model(

@@ -4,7 +4,7 @@ from django.urls import include, path
 
 app_name = "training"
 urlpatterns = [
-    path("", include("training.urls_snapshots")),
-    path("", include("training.urls_runs")),
-    path("", include("training.urls_policy")),
+    path("", include("training.datasets.urls")),
+    path("", include("training.rewardmodels.urls")),
+    path("", include("training.policy.urls")),
 ]

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from annotation.models import Choice, Judgment, Role, TaskKind
 from tests.factories import make_project, make_task, make_user
+from training.datasets.selectors import snapshot_judgments
 from training.datasets.spec import SnapshotSpec
 from training.models import DatasetSnapshot, JobStatus, TrainingRun
-from training.selectors.snapshots import snapshot_judgments
 
 SKIP = ("/accounts/logout/", "/static/", "/api/schema/")
 
@@ -147,10 +147,10 @@ def test_snapshot_live_count_create_and_train(world, django_capture_on_commit_ca
     tomorrow = (timezone.localdate() + timezone.timedelta(days=1)).isoformat()
     assert client.get(count_url, {**data, "date_from": tomorrow}).json() == {"judgments": 0, "capped": False}
     # The live count stops at its cap (a big selection reads "100,000+", not a million rows per keystroke).
-    import training.selectors.snapshots
-    import training.views_snapshots
+    import training.datasets.selectors
+    import training.datasets.views
 
-    for module in (training.selectors.snapshots, training.views_snapshots):
+    for module in (training.datasets.selectors, training.datasets.views):
         monkeypatch.setattr(module, "SPEC_COUNT_CAP", 1)
     assert client.get(count_url, data).json() == {"judgments": 1, "capped": True}
     monkeypatch.undo()

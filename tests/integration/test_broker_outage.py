@@ -9,10 +9,10 @@ import redis
 from annotation.models import Choice, Judgment
 from tests.factories import make_project, make_tasks, make_user
 from tests.training.runs.snapshot_files import synthetic_pairs, write_snapshot
+from training.datasets.services import snapshot_create
 from training.jobs import jobs_requeue_delayed
 from training.models import DatasetSnapshot, JobStatus, TrainingRun
-from training.services.runs import reward_run_create
-from training.services.snapshots import snapshot_create
+from training.rewardmodels.services import reward_run_create
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 

@@ -14,8 +14,8 @@ import pytest
 
 from annotation.models import Choice, Judgment
 from tests.factories import make_candidate, make_project, make_prompt, make_task, make_user
+from training.datasets.services import snapshot_build, snapshot_create
 from training.models import DatasetSnapshot, JobStatus
-from training.services.snapshots import snapshot_build, snapshot_create
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 

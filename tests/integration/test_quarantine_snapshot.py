@@ -12,9 +12,9 @@ from annotation.models import AnnotatorFlag, Judgment, Role
 from annotation.services.quality import flag_clear, flags_refresh
 from tests.annotation.quality.synthetic import _build_tasks, judge, noisy
 from tests.factories import add_member, make_project, make_user
+from training.datasets.selectors import annotator_pseudonym
+from training.datasets.services import snapshot_build, snapshot_create
 from training.models import JobStatus
-from training.selectors.snapshots import annotator_pseudonym
-from training.services.snapshots import snapshot_build, snapshot_create
 
 
 def _snapshot(user, project):

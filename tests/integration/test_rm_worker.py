@@ -17,8 +17,8 @@ from tests.training.runs.conftest import TINY_CONFIG
 from tests.training.runs.snapshot_files import synthetic_pairs, write_snapshot
 from training.jobs import run_reap_stale
 from training.models import JobStatus, ModelEvaluation, Promotion, RewardModel, RunMetric, TrainingRun
-from training.services.registry import PromotionGate, reward_model_promote
-from training.services.runs import reward_run_create, run_cancel, run_retry
+from training.rewardmodels.registry import PromotionGate, reward_model_promote
+from training.rewardmodels.services import reward_run_create, run_cancel, run_retry
 
 pytestmark = [
     pytest.mark.slow,
@@ -121,7 +121,7 @@ def built_snapshot(db, settings):
     """A snapshot built from real judgments by the snapshot services (the path users take)."""
     from annotation.models import Judgment, Role
     from tests.factories import add_member, make_project, make_task, make_user
-    from training.services.snapshots import snapshot_build, snapshot_create
+    from training.datasets.services import snapshot_build, snapshot_create
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     project = make_project()
@@ -164,7 +164,7 @@ def test_worker_runs_tiny_rm_end_to_end_then_promote(
     assert ModelEvaluation.objects.filter(reward_model=rm, split="test").exists()
 
     # the gate: an impossible minimum is refused, a forced override is recorded, a passing gate promotes
-    from training.services.registry import PromotionRefused
+    from training.rewardmodels.registry import PromotionRefused
 
     with pytest.raises(PromotionRefused):
         reward_model_promote(reward_model=rm, gate=PromotionGate(min_accuracy=1.01))

@@ -14,7 +14,7 @@ from rewardsvc.scoring import RewardScorer
 from rewardsvc.server import ServerConfig
 from tests.factories import make_project, make_token, make_user
 from training.models import Promotion, RewardModel
-from training.services.registry import reward_model_promote
+from training.rewardmodels.registry import reward_model_promote
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("require_postgres")]
 

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from annotation.models import TokenScope
-from training.api.snapshots import DOWNLOAD_FORMATS
+from training.datasets.api import DOWNLOAD_FORMATS
 
 HOSTILE_NAMES = ['quote"; filename="evil.sh', "line\r\nX-Injected: 1", "naïve ✓ name"]
 

@@ -305,7 +305,7 @@ def test_reward_run_config_over_a_work_limit_is_refused(db, tmp_path):
     from django.core.exceptions import ValidationError
 
     from training.models import DatasetSnapshot, JobStatus, TrainingRun
-    from training.services.runs import reward_run_create
+    from training.rewardmodels.services import reward_run_create
 
     snapshot = DatasetSnapshot.objects.create(
         name="s", version=1, status=JobStatus.SUCCEEDED, artifact_dir=str(tmp_path), spec={"projects": []}

@@ -11,7 +11,7 @@ from training.trl_runs import artifact_dir_build, local_run_args
 def test_reward_sft_and_grpo_configs_share_the_local_run_arguments(tmp_path):
     from training.policy.grpo import GroupRLConfig, build_trl_config
     from training.policy.sft import SFTRunConfig, build_sft_config
-    from training.reward_training import RewardRunConfig, build_reward_config
+    from training.rewardmodels.trainer import RewardRunConfig, build_reward_config
 
     shared = local_run_args(seed=7)
     configs = [

@@ -21,14 +21,14 @@ from training.datasets.pairs import (
     prompt_split_key,
     ranking_pair_kept,
 )
-from training.datasets.spec import SPLIT_NAMES, SnapshotSpec
-from training.datasets.writers import FORMATS, SnapshotWriter
-from training.selectors.snapshots import (
+from training.datasets.selectors import (
     annotator_pseudonym,
     snapshot_prompt_hashes,
     snapshot_reliability_weights,
     snapshot_vote_rows,
 )
+from training.datasets.spec import SPLIT_NAMES, SnapshotSpec
+from training.datasets.writers import FORMATS, SnapshotWriter
 
 PROGRESS_EVERY = 5000
 

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from training.jobs import RunReporter, register_executor
+from training.jobs import RunReporter
 from training.models import RunKind, TrainingRun
 from training.trl_runs import artifact_dir_build, progress_callback
 
@@ -26,7 +26,6 @@ def _output_root(run: TrainingRun) -> Path:
     return Path(run.output_dir or Path(settings.ARTIFACT_DIR) / "policies" / f"run-{run.pk}")
 
 
-@register_executor(RunKind.SFT)
 def execute_sft_run(run: TrainingRun, reporter: RunReporter) -> dict[str, Any]:
     from training.policy.sft import demonstrations_from_rows, read_demonstrations, train_sft
     from training.policy.spec import PolicyRunSpec, algorithm_config
@@ -172,7 +171,6 @@ def _battle(run, reporter, spec, held_out, reward_fn, model_dir: Path) -> dict[s
     return report.as_dict()
 
 
-@register_executor(RunKind.PPO)
 def execute_ppo_run(run: TrainingRun, reporter: RunReporter) -> dict[str, Any]:
     from training.policy.ppo import load_ppo_models, save_policy, train_ppo
     from training.policy.spec import (
@@ -297,11 +295,9 @@ def _execute_group_rl(run: TrainingRun, reporter: RunReporter, algorithm: str) -
     return summary
 
 
-@register_executor(RunKind.GRPO)
 def execute_grpo_run(run: TrainingRun, reporter: RunReporter) -> dict[str, Any]:
     return _execute_group_rl(run, reporter, "grpo")
 
 
-@register_executor(RunKind.RLOO)
 def execute_rloo_run(run: TrainingRun, reporter: RunReporter) -> dict[str, Any]:
     return _execute_group_rl(run, reporter, "rloo")

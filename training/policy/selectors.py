@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from training.models import RunKind, TrainingRun
-from training.selectors.runs import run_list, run_live_state
+from training.runs import run_list, run_live_state
 
 POLICY_KINDS = (RunKind.SFT, RunKind.PPO, RunKind.GRPO, RunKind.RLOO)
 

@@ -8,25 +8,37 @@ import pytest
 from django.utils import timezone
 
 from training import jobs
-from training.models import JobStatus, RunMetric, TrainingRun
+from training.models import JobStatus, RunKind, RunMetric, TrainingRun
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def executor_kind():
-    """Register a test-only executor under a spare kind and remove it afterwards."""
-    kind = "grpo"
-    previous = jobs.EXECUTORS.get(kind)
-    yield kind
-    if previous is None:
-        jobs.EXECUTORS.pop(kind, None)
-    else:
-        jobs.EXECUTORS[kind] = previous
+def executor_kind(monkeypatch):
+    """A spare kind whose entry in the executor map a test replaces; restored afterwards."""
+    monkeypatch.setitem(jobs.EXECUTORS, "grpo", jobs.EXECUTORS["grpo"])
+    return "grpo"
+
+
+def register(kind: str):
+    """Map ``kind`` to the decorated test executor (the fixture restores the real one)."""
+
+    def decorator(fn):
+        jobs.EXECUTORS[kind] = fn
+        return fn
+
+    return decorator
+
+
+def test_every_run_kind_has_an_executor_in_the_map():
+    """The map is explicit: each kind resolves to a callable without importing any module beforehand."""
+    for kind in RunKind.values:
+        assert callable(jobs.executor_for(kind)), kind
+    assert jobs.executor_for("nope") is None
 
 
 def test_success_records_progress_metrics_log_and_summary(executor_kind):
-    @jobs.register_executor(executor_kind)
+    @register(executor_kind)
     def _ok(run, reporter):
         for step in range(1, 4):
             reporter.progress(step, 3)
@@ -52,7 +64,7 @@ def test_success_records_progress_metrics_log_and_summary(executor_kind):
 
 
 def test_failure_records_reason_and_traceback(executor_kind):
-    @jobs.register_executor(executor_kind)
+    @register(executor_kind)
     def _boom(run, reporter):
         raise ValueError("bad data in row 7")
 
@@ -76,7 +88,7 @@ def test_unknown_kind_fails_with_reason(monkeypatch):
 def test_cancel_while_running_stops_at_next_progress(executor_kind):
     seen = []
 
-    @jobs.register_executor(executor_kind)
+    @register(executor_kind)
     def _long(run, reporter):
         for step in range(1, 100):
             if step == 5:
@@ -128,7 +140,7 @@ def test_reaper_fails_silent_running_runs_only():
 def test_progress_writes_an_eta_from_the_measured_step_time(executor_kind):
     seen: list[tuple[int, float | None]] = []
 
-    @jobs.register_executor(executor_kind)
+    @register(executor_kind)
     def _timed(run, reporter):
         reporter.min_interval_s = 0.0  # write every step
         for step in range(1, 5):

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from tests.training.runs.conftest import TINY_CONFIG
 from training.launch import build_accelerate_command, main, run_spec_from_run
 from training.models import JobStatus, RewardModel, TrainingRun
-from training.reward_eval import RewardModelCard
+from training.rewardmodels.evaluation import RewardModelCard
 
 
 def test_accelerate_command_single_node_multi_gpu():

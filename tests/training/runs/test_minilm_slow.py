@@ -14,7 +14,7 @@ from tests.factories import make_project
 from training import jobs
 from training.hh_rlhf_files import split_hh, write_hh_rlhf_snapshot_files
 from training.models import DatasetSnapshot, JobStatus, ModelEvaluation, RewardModel
-from training.services.runs import reward_run_create
+from training.rewardmodels.services import reward_run_create
 
 MINILM_CONFIG = {
     "learning_rate": 1e-4,

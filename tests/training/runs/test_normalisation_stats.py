@@ -22,8 +22,8 @@ def test_reward_card_statistics_come_from_the_train_split(tiny_reward_model_dir)
     from training import jobs
     from training.datasets.reader import read_snapshot_split
     from training.models import JobStatus, ModelEvaluation, RewardModel
+    from training.rewardmodels.services import reward_run_create
     from training.rm_encoding import score_split
-    from training.services.runs import reward_run_create
 
     train_rows, train_meta = synthetic_pairs(16, seed=1)
     neutral_rows, neutral_meta = pref_and_both_bad_rows()

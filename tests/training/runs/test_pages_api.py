@@ -11,7 +11,7 @@ from tests.factories import add_member, make_token, make_user
 from tests.training.runs.conftest import TINY_CONFIG
 from training import jobs
 from training.models import JobStatus, Promotion, RewardModel
-from training.services.runs import reward_run_create
+from training.rewardmodels.services import reward_run_create
 
 pytestmark = pytest.mark.django_db
 

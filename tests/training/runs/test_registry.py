@@ -9,13 +9,13 @@ from django.core.exceptions import ValidationError
 from tests.factories import make_user
 from tests.training.runs.snapshot_files import synthetic_pairs, write_snapshot
 from training.models import ModelEvaluation, Promotion, RewardModel
-from training.selectors.registry import reward_model_active
-from training.services.registry import (
+from training.rewardmodels.registry import (
     PromotionGate,
     PromotionRefused,
     reward_model_evaluate,
     reward_model_promote,
 )
+from training.rewardmodels.selectors import reward_model_active
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,11 @@ from rest_framework.test import APIClient
 from annotation.models import Judgment, Role
 from tests.factories import add_member, make_project, make_task, make_token, make_user
 from tests.training.runs.conftest import TINY_CONFIG
+from training.datasets.services import snapshot_build, snapshot_create
 from training.models import DatasetSnapshot, JobStatus, TrainingRun
-from training.run_tasks import EXPIRES_FLOOR_S, run_retrain_task
-from training.services.runs import judgments_since_last_snapshot, retrain_check, reward_run_create
-from training.services.snapshots import snapshot_build, snapshot_create
+from training.rewardmodels.services import judgments_since_last_snapshot, retrain_check, reward_run_create
+from training.rewardmodels.tasks import run_retrain_task
+from training.tasks import EXPIRES_FLOOR_S
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ import pytest
 from tests.training.runs.conftest import TINY_CONFIG
 from training import jobs
 from training.models import JobStatus, ModelEvaluation, RewardModel, RunMetric
-from training.services.runs import reward_run_create
+from training.rewardmodels.services import reward_run_create
 
 pytestmark = pytest.mark.django_db
 

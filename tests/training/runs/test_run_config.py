@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.reward_training import RewardRunConfig
+from training.rewardmodels.trainer import RewardRunConfig
 
 
 def test_config_round_trip_and_unknown_fields():

@@ -12,9 +12,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from annotation.models import ComparisonTask, TaskStatus
 from tests.factories import make_project, make_task, make_user
 from training.models import RewardModel, TaskScoringJob, TaskScoringStatus
+from training.rewardmodels.registry import PromotionGate, reward_model_promote
+from training.rewardmodels.task_scoring import task_scoring_cancel, task_scoring_run, task_scoring_start
 from training.rm_encoding import score_split
-from training.services.registry import PromotionGate, reward_model_promote
-from training.services.task_scoring import task_scoring_cancel, task_scoring_run, task_scoring_start
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +99,7 @@ def test_promotion_queues_a_scoring_job_unless_queue_order(django_capture_on_com
 
 def test_live_agreement_on_votes_after_the_snapshot_with_wilson_interval_and_random_share():
     from annotation.services.judgments import judgment_submit
-    from training.selectors.registry import reward_model_live_agreement
+    from training.rewardmodels.selectors import reward_model_live_agreement
 
     project = make_project(overlap_k=1, ask_strength=False)
     rm = _rm(project, "/nonexistent")

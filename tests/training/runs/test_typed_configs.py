@@ -12,7 +12,7 @@ from tests.factories import add_member, make_project, make_prompt, make_token, m
 from training.configs import ConfigError, parse_config
 from training.models import TrainingRun
 from training.policy.spec import PolicyRunSpec, RewardSource
-from training.reward_training import RewardRunConfig
+from training.rewardmodels.trainer import RewardRunConfig
 
 pytestmark = pytest.mark.django_db
 

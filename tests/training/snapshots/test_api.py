@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 from annotation.models import Role
 from config.celery import app as celery_app
 from tests.factories import make_project, make_token, make_user
+from training.datasets.services import snapshot_build, snapshot_create
 from training.models import DatasetSnapshot, JobStatus
-from training.services.snapshots import snapshot_build, snapshot_create
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from django.core.exceptions import ValidationError
 from annotation.models import Adjudication, AnnotatorFlag, FlagStatus, TaskKind
 from tests.factories import make_candidate, make_prompt, make_task
 from tests.training.snapshots.conftest import judge
+from training.datasets.selectors import annotator_pseudonym, snapshot_card, snapshot_split_path
+from training.datasets.services import snapshot_build, snapshot_create
 from training.models import DatasetSnapshot, JobStatus
-from training.selectors.snapshots import annotator_pseudonym, snapshot_card, snapshot_split_path
-from training.services.snapshots import snapshot_build, snapshot_create
 
 SPLITS = ("train", "validation", "test")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.training.snapshots.test_build import build
-from training.selectors.snapshots import snapshot_split_path
+from training.datasets.selectors import snapshot_split_path
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from annotation.models import Role
 from tests.factories import make_user
+from training.datasets.services import snapshot_build, snapshot_create
 from training.models import DatasetSnapshot, ImmutableSnapshotError, JobStatus
-from training.services.snapshots import snapshot_build, snapshot_create
 
 
 @pytest.fixture

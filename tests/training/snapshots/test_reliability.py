@@ -12,10 +12,10 @@ from django.core.exceptions import ValidationError
 from annotation.models import Role
 from tests.factories import add_member, make_project, make_prompt, make_task, make_user
 from tests.training.snapshots.conftest import judge
+from training.datasets.selectors import annotator_pseudonym, annotator_reliability_weights, snapshot_card
+from training.datasets.services import snapshot_build, snapshot_create
 from training.datasets.spec import SnapshotSpec
 from training.models import DatasetSnapshot, JobStatus
-from training.selectors.snapshots import annotator_pseudonym, annotator_reliability_weights, snapshot_card
-from training.services.snapshots import snapshot_build, snapshot_create
 
 SPLITS = ("train", "validation", "test")
 N_AGREED = 16  # tasks every annotator votes on

@@ -9,7 +9,7 @@ import pytest
 
 from annotation.models import Judgment, Role
 from tests.factories import add_member, make_project, make_prompt, make_task, make_user
-from training.services.snapshots import snapshot_build, snapshot_create
+from training.datasets.services import snapshot_build, snapshot_create
 
 SPLITS = ("train", "validation", "test")
 

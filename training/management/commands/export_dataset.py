@@ -18,11 +18,11 @@ from tqdm import tqdm
 
 from annotation.models import Project
 from training.datasets.export import export_snapshot_files
+from training.datasets.selectors import snapshot_judgments
+from training.datasets.services import snapshot_build, snapshot_create, snapshot_spec_validate
 from training.datasets.spec import SnapshotSpec
 from training.datasets.writers import FORMATS
 from training.models import JobStatus
-from training.selectors.snapshots import snapshot_judgments
-from training.services.snapshots import snapshot_build, snapshot_create, snapshot_spec_validate
 
 
 class Command(BaseCommand):

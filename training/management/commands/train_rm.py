@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from training import jobs
 from training.launch import build_accelerate_command
 from training.models import DatasetSnapshot, TrainingRun
-from training.services.runs import reward_run_create
+from training.rewardmodels.services import reward_run_create
 
 
 class Command(BaseCommand):

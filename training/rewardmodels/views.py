@@ -5,39 +5,34 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from annotation.auth import has_role, is_admin, visible_projects
-from annotation.models import Role
+from annotation.auth import is_admin, visible_projects
 from training import run_charts
+from training.access import require_engineer
+from training.datasets.selectors import snapshot_get, snapshot_list
 from training.models import DatasetSnapshot, JobStatus, RewardModel, TrainingRun
-from training.reward_training import RewardRunConfig
-from training.selectors.registry import (
-    evaluation_for,
-    promotion_list,
-    reward_model_evaluations,
-    reward_model_list,
-)
-from training.selectors.runs import run_list, run_live_state
-from training.selectors.snapshots import snapshot_get, snapshot_list
-from training.services.registry import (
+from training.rewardmodels.registry import (
     PromotionGate,
     PromotionRefused,
     reward_model_evaluate,
     reward_model_promote,
 )
-from training.services.runs import reward_run_create, run_cancel, run_retry
+from training.rewardmodels.selectors import (
+    evaluation_for,
+    promotion_list,
+    reward_model_evaluations,
+    reward_model_list,
+)
+from training.rewardmodels.services import reward_run_create, run_cancel, run_retry
+from training.rewardmodels.trainer import RewardRunConfig
+from training.runs import run_list, run_live_state
 
 FORM_FIELDS = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "max_length", "max_steps")
-
-
-def _require_engineer(user) -> None:
-    if not has_role(user, Role.ENGINEER, Role.ADMIN):
-        raise PermissionDenied("Training runs are for ML engineers and admins.")
 
 
 def _run_or_404(user, run_id: int) -> TrainingRun:
@@ -89,7 +84,7 @@ def evaluation_charts(metrics: dict) -> dict[str, str]:
 
 @login_required
 def run_list_page(request):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Training runs")
     projects = visible_projects(request.user)
     runs = list(
         run_list(projects=projects, kind=request.GET.get("kind"), status=request.GET.get("status"))[:200]
@@ -105,7 +100,7 @@ def run_list_page(request):
 @login_required
 @require_POST
 def run_create_page(request):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Training runs")
     snapshot = _snapshot_or_none(request.user, request.POST.get("snapshot"))
     if snapshot is None:
         messages.error(request, "Pick a ready snapshot.")
@@ -137,7 +132,7 @@ def run_create_page(request):
 
 @login_required
 def run_detail_page(request, run_id: int):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Training runs")
     run = _run_or_404(request.user, run_id)
     state = run_live_state(run)
     reward_model = RewardModel.objects.filter(run=run).first()
@@ -157,7 +152,7 @@ def run_detail_page(request, run_id: int):
 @login_required
 def run_live_json(request, run_id: int):
     """What the detail page polls while the run is live: state plus freshly rendered charts."""
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Training runs")
     state = run_live_state(_run_or_404(request.user, run_id))
     state["charts"] = run_charts_svg(state)
     state.pop("series")
@@ -167,7 +162,7 @@ def run_live_json(request, run_id: int):
 @login_required
 @require_POST
 def run_cancel_page(request, run_id: int):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Training runs")
     run = run_cancel(run=_run_or_404(request.user, run_id))
     messages.info(request, f"Cancel requested for run {run.pk} ({run.status}).")
     return redirect("training:run_detail", run_id=run.pk)
@@ -176,7 +171,7 @@ def run_cancel_page(request, run_id: int):
 @login_required
 @require_POST
 def run_retry_page(request, run_id: int):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Training runs")
     try:
         run = run_retry(run=_run_or_404(request.user, run_id), user=request.user)
     except ValidationError as exc:
@@ -187,7 +182,7 @@ def run_retry_page(request, run_id: int):
 
 @login_required
 def reward_model_list_page(request):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Training runs")
     models = list(reward_model_list(projects=visible_projects(request.user))[:200])
     for m in models:
         latest = evaluation_for(m, m.snapshot_id)
@@ -197,7 +192,7 @@ def reward_model_list_page(request):
 
 @login_required
 def reward_model_detail_page(request, model_id: int):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Training runs")
     rm = _model_or_404(request.user, model_id)
     evaluations = list(reward_model_evaluations(rm))
     chosen = next((e for e in evaluations if str(e.pk) == request.GET.get("evaluation")), None)
@@ -224,7 +219,7 @@ def reward_model_detail_page(request, model_id: int):
 @login_required
 @require_POST
 def reward_model_promote_page(request, model_id: int):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Training runs")
     rm = _model_or_404(request.user, model_id)
     try:
         gate = PromotionGate(
@@ -251,7 +246,7 @@ def reward_model_promote_page(request, model_id: int):
 @login_required
 @require_POST
 def reward_model_evaluate_page(request, model_id: int):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Training runs")
     rm = _model_or_404(request.user, model_id)
     snapshot = _snapshot_or_none(request.user, request.POST.get("snapshot"))
     if snapshot is None or snapshot.status != JobStatus.SUCCEEDED:
@@ -269,7 +264,7 @@ def reward_model_evaluate_page(request, model_id: int):
 @login_required
 def reward_model_compare_page(request):
     """Two reward models side by side, on the first model's snapshot test split where both have one."""
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Training runs")
     a = _model_or_404(request.user, request.GET.get("a"))
     b = _model_or_404(request.user, request.GET.get("b"))
     columns = []

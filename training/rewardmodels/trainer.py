@@ -1,7 +1,7 @@
 """Reward-model training: a config dataclass mirroring TRL ``RewardConfig``, the adapter to TRL's
 ``RewardTrainer`` (pre-tokenised pairs from ``training.rm_encoding``, our local-run defaults, progress to the
 run row), and the ``reward`` executor: snapshot -> ``RewardTrainer`` -> artifact -> evaluation and card
-(``training.reward_eval``) -> registry.
+(``training.rewardmodels.evaluation``) -> registry.
 
 Heavy libraries (torch, transformers, trl) are imported inside functions so importing this module is cheap.
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 from training.configs import parse_config
 from training.datasets.reader import preference_rows, read_snapshot_split
-from training.jobs import RunReporter, register_executor
-from training.reward_eval import evaluate_and_describe
+from training.jobs import RunReporter
+from training.rewardmodels.evaluation import evaluate_and_describe
 from training.rm_encoding import PairEncoder, tokenize_pairs
 from training.trl_runs import REWARD_METRICS, artifact_dir_build, local_run_args, progress_callback
 
@@ -245,13 +245,12 @@ def train_reward_model(
     )
 
 
-@register_executor("reward")
 def execute_reward_run(run, reporter: RunReporter) -> dict[str, Any]:
     """Snapshot -> RewardTrainer -> artifact (temp dir, renamed when complete) -> evaluation -> registry."""
     from django.conf import settings
 
     from training.models import JobStatus
-    from training.services.registry import reward_model_register
+    from training.rewardmodels.registry import reward_model_register
 
     snapshot = run.snapshot
     if snapshot is None or snapshot.status != JobStatus.SUCCEEDED or not snapshot.artifact_dir:

@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -25,9 +26,9 @@ from django.utils.text import slugify
 from annotation.auth import visible_projects
 from annotation.models import Project
 from training.datasets.export import EmptyExport, export_snapshot_files
+from training.datasets.selectors import annotator_pseudonym, snapshot_judgments, snapshots_root
 from training.datasets.spec import SnapshotSpec
 from training.models import DatasetSnapshot, JobStatus
-from training.selectors.snapshots import annotator_pseudonym, snapshot_judgments, snapshots_root
 
 SNAPSHOT_TASK_NAME = "training.snapshot.build"
 log = logging.getLogger(__name__)
@@ -110,12 +111,13 @@ def snapshot_create(
 
 def snapshot_publish(snapshot_id: int) -> bool:
     """Publish the build; a broker outage leaves the row queued (logged) instead of failing the request,
-    and ``training.jobs.jobs_requeue_delayed`` (beat) publishes it again later. Never raises."""
-    from training.snapshot_tasks import snapshot_build_task
+    and ``training.jobs.jobs_requeue_delayed`` (beat) publishes it again later. Never raises.
 
+    Published by task name (the task module imports this one, not the reverse); ``TrainingConfig.ready``
+    registers the task in every process, so eager mode runs it here."""
     try:
-        snapshot_build_task.apply_async(
-            args=[snapshot_id], task_id=f"snapshot-build-{snapshot_id}", retry=False
+        current_app.signature(SNAPSHOT_TASK_NAME, args=[snapshot_id]).apply_async(
+            task_id=f"snapshot-build-{snapshot_id}", retry=False
         )
     except Exception as exc:  # noqa: BLE001 - kombu raises several connection error types
         log.warning("snapshot %s stays queued: could not publish its build (%s)", snapshot_id, exc)
@@ -202,7 +204,7 @@ def _card(snapshot: DatasetSnapshot, spec: SnapshotSpec, result, completed_at) -
         "lineage": {
             "judgment_ids_file": "judgment_ids.txt",
             "judgment_ids_hash": result.judgment_ids_hash,
-            "selection": "annotation judgments filtered by spec (training.selectors.snapshots.snapshot_judgments)",
+            "selection": "annotation judgments filtered by spec (training.datasets.selectors.snapshot_judgments)",
         },
         "notes": {
             "split": "by prompt content: no prompt text appears in two splits, even across projects",

@@ -17,7 +17,7 @@ from django.db.models import Max
 from annotation.models import ServingOrder
 from training.datasets.reader import read_snapshot_split
 from training.models import DatasetSnapshot, ModelEvaluation, Promotion, RewardModel, TrainingRun
-from training.reward_eval import CARD_NAME, evaluate_split
+from training.rewardmodels.evaluation import CARD_NAME, evaluate_split
 
 
 @dataclass
@@ -175,7 +175,7 @@ def reward_model_promote(
         reward_model.is_active = True
         if reward_model.project.serving_order != ServingOrder.QUEUE:
             # The new model re-scores the open tasks (after commit) for uncertainty-first serving.
-            from training.services.task_scoring import task_scoring_start
+            from training.rewardmodels.task_scoring import task_scoring_start
 
             task_scoring_start(project=reward_model.project, user=user if getattr(user, "pk", None) else None)
         return Promotion.objects.create(

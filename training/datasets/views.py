@@ -5,31 +5,26 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotation.auth import has_role, visible_projects
-from annotation.models import Role
-from training.api.snapshots import DOWNLOAD_FORMATS, SPLIT_FILES
-from training.datasets.spec import SPLIT_NAMES
-from training.models import JobStatus
-from training.reward_training import RewardRunConfig
-from training.selectors.snapshots import (
+from annotation.auth import visible_projects
+from training.access import require_engineer
+from training.datasets.api import DOWNLOAD_FORMATS, SPLIT_FILES
+from training.datasets.forms import SnapshotSpecForm
+from training.datasets.selectors import (
     SPEC_COUNT_CAP,
     snapshot_card,
     snapshot_get,
     snapshot_list,
     snapshot_spec_count,
 )
-from training.services.snapshots import snapshot_create
-from training.snapshot_forms import SnapshotSpecForm
-
-
-def _require_engineer(user) -> None:
-    if not has_role(user, Role.ENGINEER, Role.ADMIN):
-        raise PermissionDenied("Snapshots are for ML engineers and admins.")
+from training.datasets.services import snapshot_create
+from training.datasets.spec import SPLIT_NAMES
+from training.models import JobStatus
+from training.rewardmodels.trainer import RewardRunConfig
 
 
 def _spec_form(request, data=None) -> SnapshotSpecForm:
@@ -45,14 +40,14 @@ def _render_list(request, form: SnapshotSpecForm, status: int = 200):
 
 @login_required
 def snapshot_list_page(request):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Snapshots")
     return _render_list(request, _spec_form(request))
 
 
 @login_required
 @require_POST
 def snapshot_create_page(request):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Snapshots")
     form = _spec_form(request, request.POST)
     if form.is_valid():
         try:
@@ -71,7 +66,7 @@ def snapshot_create_page(request):
 def snapshot_count_json(request):
     """``{"judgments": n}`` for the spec in the query string (what the create form would put in), or
     ``{"error": ...}`` with 400 when the spec is not valid yet."""
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Snapshots")
     form = _spec_form(request, request.GET)
     try:
         if not form.is_valid():
@@ -88,7 +83,7 @@ def snapshot_count_json(request):
 
 @login_required
 def snapshot_detail_page(request, snapshot_id: int):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Snapshots")
     snapshot = snapshot_get(user=request.user, snapshot_id=snapshot_id)
     if snapshot is None:
         raise Http404("No such snapshot.")

@@ -22,12 +22,13 @@ from django.utils import timezone
 from annotation.models import ComparisonTask, TaskStatus
 from annotation.services.assignment import POOL_KINDS
 from training.models import RewardModel, TaskScoringJob, TaskScoringStatus
-from training.selectors.registry import reward_model_active
+from training.rewardmodels.selectors import reward_model_active
 
 log = logging.getLogger(__name__)
+TASK_SCORING_TASK_NAME = "training.task_scoring.run"
 
 SCORE_BATCH = 256
-# (rows, meta) -> (r_chosen, r_rejected, kept_rows, kept_meta, report), as training.reward_training.score_split.
+# (rows, meta) -> (r_chosen, r_rejected, kept_rows, kept_meta, report), as training.rewardmodels.trainer.score_split.
 PairScorer = Callable[[list[dict], list[dict]], tuple]
 
 
@@ -49,7 +50,8 @@ def task_scoring_start(*, project, user=None, enqueue: bool = True) -> TaskScori
         from config.jobs import enqueue as publish_later
         from config.jobs import task_by_name
 
-        publish_later(task_by_name("training.task_scoring.run"), job.pk)
+        # by name: the task module imports this one (``TrainingConfig.ready`` registers it in every process)
+        publish_later(task_by_name(TASK_SCORING_TASK_NAME), job.pk)
     return job
 
 

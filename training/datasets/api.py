@@ -24,10 +24,10 @@ from rest_framework.views import APIView
 from annotation.api.errors import error_response
 from annotation.auth import EXPORT_SCOPES, HasRole, TokenScopes
 from annotation.models import Role
+from training.datasets.selectors import snapshot_card, snapshot_get, snapshot_list
+from training.datasets.services import snapshot_create, snapshot_job_id
 from training.datasets.spec import SPLIT_NAMES, SnapshotSpec
 from training.models import DatasetSnapshot, JobStatus
-from training.selectors.snapshots import snapshot_card, snapshot_get, snapshot_list
-from training.services.snapshots import snapshot_create, snapshot_job_id
 
 # Download formats: per-split files, whole-snapshot files, and the HF directory as a streamed tar.
 SPLIT_FILES = {

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from annotation.api.errors import error_response
 from annotation.auth import MANAGE_SCOPES, HasRole, TokenScopes, is_admin, visible_projects
 from annotation.models import Project, Role
+from training.datasets.selectors import snapshot_get
 from training.models import (
     SEED_MAX,
     DatasetSnapshot,
@@ -29,17 +30,20 @@ from training.models import (
     TaskScoringJob,
     TrainingRun,
 )
-from training.selectors.registry import reward_model_active, reward_model_list, reward_model_live_agreement
-from training.selectors.runs import run_list, run_live_state, run_metric_series
-from training.selectors.snapshots import snapshot_get
-from training.services.registry import (
+from training.rewardmodels.registry import (
     PromotionGate,
     PromotionRefused,
     reward_model_evaluate,
     reward_model_promote,
 )
-from training.services.runs import retrain_check, reward_run_create, run_cancel, run_retry
-from training.services.task_scoring import task_scoring_cancel, task_scoring_start
+from training.rewardmodels.selectors import (
+    reward_model_active,
+    reward_model_list,
+    reward_model_live_agreement,
+)
+from training.rewardmodels.services import retrain_check, reward_run_create, run_cancel, run_retry
+from training.rewardmodels.task_scoring import task_scoring_cancel, task_scoring_start
+from training.runs import run_list, run_live_state, run_metric_series
 
 
 class TrainApi(APIView):

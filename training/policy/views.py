@@ -8,14 +8,15 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotation.auth import has_role, visible_projects
-from annotation.models import Role
+from annotation.auth import visible_projects
 from training import run_charts
+from training.access import require_engineer
+from training.datasets.selectors import snapshot_list
 from training.models import JobStatus, RunKind, TrainingRun
 from training.policy.openrlhf import DEFAULT_REWARD_SERVER_URL, OpenRLHFCluster
 from training.policy.selectors import (
@@ -26,13 +27,7 @@ from training.policy.selectors import (
     policy_run_state,
 )
 from training.policy.services import policy_openrlhf_export, policy_run_create
-from training.selectors.snapshots import snapshot_list
-from training.services.runs import run_cancel
-
-
-def _require_engineer(user) -> None:
-    if not has_role(user, Role.ENGINEER, Role.ADMIN):
-        raise PermissionDenied("Policy runs are for ML engineers and admins.")
+from training.rewardmodels.services import run_cancel
 
 
 def _run_or_404(user, run_id: int) -> TrainingRun:
@@ -66,7 +61,7 @@ def policy_charts(series: dict) -> dict[str, str]:
 
 @login_required
 def policy_list_page(request):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Policy runs")
     projects = visible_projects(request.user)
     runs = list(policy_run_list(projects=projects, kind=request.GET.get("kind"))[:200])
     snapshots = snapshot_list(user=request.user).filter(status=JobStatus.SUCCEEDED)[:100]
@@ -92,7 +87,7 @@ def policy_list_page(request):
 @login_required
 @require_POST
 def policy_create_page(request):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Policy runs")
     projects = visible_projects(request.user)
     try:
         project = _picked(request.POST, "project", projects)
@@ -118,7 +113,7 @@ def policy_create_page(request):
 
 @login_required
 def policy_detail_page(request, run_id: int):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Policy runs")
     run = _run_or_404(request.user, run_id)
     state = policy_run_state(run)
     return render(
@@ -139,7 +134,7 @@ def policy_detail_page(request, run_id: int):
 @login_required
 def policy_live_json(request, run_id: int):
     """What the run page polls: state, warnings, latest samples and freshly rendered charts."""
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Policy runs")
     state = policy_run_state(_run_or_404(request.user, run_id))
     state["charts"] = policy_charts(state.pop("series"))
     return JsonResponse(state)
@@ -148,7 +143,7 @@ def policy_live_json(request, run_id: int):
 @login_required
 @require_POST
 def policy_cancel_page(request, run_id: int):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Policy runs")
     run = run_cancel(run=_run_or_404(request.user, run_id))
     messages.info(request, f"Cancel requested for run {run.pk} ({run.status}).")
     return redirect("training:policy_detail", run_id=run.pk)
@@ -157,7 +152,7 @@ def policy_cancel_page(request, run_id: int):
 @login_required
 @require_POST
 def policy_openrlhf_page(request, run_id: int):
-    _require_engineer(request.user)
+    require_engineer(request.user, what="Policy runs")
     run = _run_or_404(request.user, run_id)
     try:
         cluster = OpenRLHFCluster(

@@ -15,7 +15,7 @@ from training import jobs
 from training.configs import ConfigError
 from training.limits import work_limits_check
 from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun, check_seed
-from training.reward_training import RewardRunConfig
+from training.rewardmodels.trainer import RewardRunConfig
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def retrain_check(
     the latest snapshot, build a new snapshot with the latest snapshot's spec and queue a reward run with
     the project's latest reward run's spec. Returns the new run, or None if nothing was due.
 
-    Needs the snapshot services (``training.services.snapshots``) to build the new snapshot."""
+    Needs the snapshot services (``training.datasets.services``) to build the new snapshot."""
     threshold = settings.PREFLAB_RETRAIN_AFTER_JUDGMENTS if threshold is None else threshold
     new, last = judgments_since_last_snapshot(project=project)
     if not force and new < threshold:
@@ -115,7 +115,7 @@ def retrain_check(
     template = TrainingRun.objects.filter(project=project, kind=RunKind.REWARD).order_by("-id").first()
     if template is None or last is None:
         raise ValidationError("retraining needs a previous snapshot and reward run to copy their specs")
-    from training.services import snapshots  # built by the dataset workstream
+    from training.datasets import services as snapshots
 
     spec = {**(last.spec or {}), "projects": sorted({*(last.spec or {}).get("projects", []), project.pk})}
     snapshot = snapshots.snapshot_create(user=user, spec=spec, name=last.name, enqueue=False)

@@ -18,12 +18,12 @@ from rest_framework.views import APIView
 from annotation.api.errors import error_response
 from annotation.auth import MANAGE_SCOPES, HasRole, TokenScopes, visible_projects
 from annotation.models import Role
-from training.api.runs import RunOutputSerializer
+from training.datasets.selectors import snapshot_get
 from training.models import SEED_MAX, TrainingRun
 from training.policy.openrlhf import DEFAULT_REWARD_SERVER_URL, OpenRLHFCluster
 from training.policy.selectors import POLICY_KINDS, battle_verdict, policy_run_list, policy_run_state
 from training.policy.services import policy_openrlhf_export, policy_run_create
-from training.selectors.snapshots import snapshot_get
+from training.rewardmodels.api import RunOutputSerializer
 
 
 def _validation_error(exc: ValidationError) -> Response:

@@ -1,10 +1,10 @@
-"""Celery tasks for dataset snapshots (thin wrappers over training.services.snapshots)."""
+"""Celery tasks for dataset snapshots (thin wrappers over training.datasets.services)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from training.services.snapshots import SNAPSHOT_TASK_NAME, snapshot_build
+from training.datasets.services import SNAPSHOT_TASK_NAME, snapshot_build
 
 
 @shared_task(name=SNAPSHOT_TASK_NAME)

@@ -1,0 +1,22 @@
+"""Celery tasks of reward models (thin wrappers over ``training.rewardmodels.services`` and
+``training.rewardmodels.task_scoring``); ``training.tasks`` puts the retraining check on the beat schedule."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from training.rewardmodels.services import retrain_due
+from training.rewardmodels.task_scoring import TASK_SCORING_TASK_NAME, task_scoring_run
+
+
+@shared_task(name="training.runs.retrain")
+def run_retrain_task(threshold: int | None = None) -> list[int]:
+    """Queue a retrain for each project with enough new judgments; returns the new runs' ids."""
+    return [run.pk for run in retrain_due(threshold=threshold)]
+
+
+@shared_task(name=TASK_SCORING_TASK_NAME)
+def task_scoring_task(job_id: int) -> dict:
+    """Score one project's open tasks with its active reward model (progress and outcome on the job row)."""
+    job = task_scoring_run(job_id=job_id)
+    return {"status": job.status, "scored": job.scored, "total": job.total}

@@ -1,1 +1,0 @@
-"""Training read selectors (one module per subject; import from the submodule)."""

@@ -1,1 +1,0 @@
-"""Training write services (one module per subject; import from the submodule)."""

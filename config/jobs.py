@@ -2,7 +2,7 @@
 
 Job rows (snapshots, runs) are the source of truth. ``enqueue`` publishes after the surrounding
 transaction commits; if the broker is unreachable the row stays ``queued``, the failure is logged and
-counted, and ``training.runs.requeue`` (beat; ``training.jobs.jobs_requeue_delayed``) publishes it again
+counted, and ``training.runs.requeue`` (beat; ``training.tasks.jobs_requeue_task``) publishes it again
 once the broker is back.
 The UI shows a "jobs are delayed" banner while the broker is down (``broker_available``, used by
 ``config.context_processors``).

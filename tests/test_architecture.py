@@ -145,6 +145,45 @@ def test_a_stage_never_imports_a_later_one():
     assert stage_violations(import_graph()) == []
 
 
+# Inside ``training`` the subdomains build on each other in this order: a dataset package never imports the
+# reward-model or policy packages, and reward models never import policy. The shared layer (jobs, runs,
+# models, configs, limits, access) is below all three.
+SUBDOMAINS = {"datasets": 0, "rewardmodels": 1, "policy": 2}
+SUBDOMAIN_EXCEPTIONS = {
+    # the snapshot page offers "train a reward model on it" with the reward run's default config
+    ("training.datasets.views", "training.rewardmodels.trainer"),
+}
+
+
+def _subdomain(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "training" and len(parts) > 2 and parts[1] in SUBDOMAINS else None
+
+
+def test_training_subdomains_import_only_earlier_ones():
+    bad = set()
+    for name, edges in import_graph().items():
+        here = _subdomain(name)
+        for target in edges:
+            there = _subdomain(target)
+            if here and there and SUBDOMAINS[there] > SUBDOMAINS[here]:
+                bad.add((name, target))
+    assert bad == SUBDOMAIN_EXCEPTIONS
+
+
+def test_the_training_shared_layer_imports_no_subdomain():
+    """``jobs`` runs executors named in its map, never imported: the shared layer stays below the packages."""
+    graph = import_graph()
+    shared = [m for m in graph if m.startswith("training.") and _subdomain(m) is None and m.count(".") == 1]
+    shared = [
+        m
+        for m in shared
+        if m not in ("training.tasks", "training.urls", "training.api_urls", "training.admin")
+    ]
+    bad = {(m, t) for m in shared for t in graph[m] if _subdomain(t)}
+    assert bad == set()
+
+
 def test_the_reward_model_encoding_is_django_free():
     """Training, evaluation and the reward server share ``training.rm_encoding``: it must import without
     Django (and without any project module that needs it)."""
@@ -161,7 +200,7 @@ def test_the_reward_model_encoding_is_django_free():
 # Environment reads outside config/settings.py, each with its reason (a setting belongs in settings).
 ENV_READS_ALLOWED = {
     "training/policy/spec.py",  # reward.token_env names the variable holding a secret, read at run time
-    "training/launch.py",  # RANK / LOCAL_RANK are set per process by accelerate; settings module bootstrap
+    "training/rewardmodels/launch.py",  # RANK / LOCAL_RANK are set per process by accelerate; settings bootstrap
     "rewardsvc/serving/config.py",  # the reward server's one env reader (ServerConfig.from_env, at app build)
     "rewardsvc/management/commands/serve_rewards.py",  # hands options to the server through its env
     "rewardsvc/verl.py",  # runs inside verl's workers, without Django

@@ -213,7 +213,7 @@ def run_execute(*, run_id: int) -> None:
 
 def _publish_run(run_id: int) -> bool:
     """Send ``training.run.execute`` now; a broker outage is logged and leaves the run queued with no task
-    id, for ``jobs_requeue_delayed`` (beat) to publish once the broker is back. Never raises."""
+    id, for ``runs_requeue_delayed`` (beat) to publish once the broker is back. Never raises."""
     from celery import current_app
 
     try:
@@ -231,27 +231,16 @@ def run_enqueue(*, run_id: int) -> None:
     transaction.on_commit(lambda: _publish_run(run_id))
 
 
-def jobs_requeue_delayed(*, min_age_s: float = 30.0, snapshot_min_age_s: float = 600.0) -> dict[str, int]:
-    """Publish again the jobs a broker outage left behind: queued runs that were never published (no
-    task id) and snapshots still queued after ``snapshot_min_age_s``. Extra messages are harmless: a run
-    or snapshot that is no longer queued is left alone by its executor. Returns what was published."""
-    from training.datasets.services import snapshot_publish
-    from training.models import DatasetSnapshot
-
-    now = timezone.now()
+def runs_requeue_delayed(*, min_age_s: float = 30.0) -> int:
+    """Publish again the queued runs a broker outage left unpublished (no task id) for ``min_age_s``.
+    An extra message is harmless: a run no longer queued is left alone. Returns how many were published."""
     runs = TrainingRun.objects.filter(
         status=JobStatus.QUEUED,
         celery_task_id="",
         cancel_requested=False,
-        created_at__lte=now - timedelta(seconds=min_age_s),
+        created_at__lte=timezone.now() - timedelta(seconds=min_age_s),
     ).values_list("pk", flat=True)
-    snapshots = DatasetSnapshot.objects.filter(
-        status=JobStatus.QUEUED, created_at__lte=now - timedelta(seconds=snapshot_min_age_s)
-    ).values_list("pk", flat=True)
-    return {
-        "runs": sum(_publish_run(pk) for pk in list(runs)),
-        "snapshots": sum(snapshot_publish(pk) for pk in list(snapshots)),
-    }
+    return sum(_publish_run(pk) for pk in list(runs))
 
 
 def run_cancel_request(*, run_id: int, reason: str = "cancelled by request") -> TrainingRun:

@@ -21,6 +21,7 @@ from django.conf import settings
 from config.celery import EXPIRES_FLOOR_S, beat_every  # noqa: F401  (EXPIRES_FLOOR_S: tests read it here)
 from training import jobs
 from training.datasets import tasks as _dataset_tasks  # noqa: F401  (Celery registers the snapshot build)
+from training.datasets.services import snapshots_requeue_delayed
 from training.rewardmodels import tasks as _reward_model_tasks  # noqa: F401  (retraining, task scoring)
 
 REAP_EVERY_S = settings.PREFLAB_REAP_EVERY_S
@@ -38,9 +39,12 @@ def run_reap_task(max_silence_s: int = 120) -> int:
 
 
 @shared_task(name="training.runs.requeue")
-def jobs_requeue_task() -> dict[str, int]:
-    """Publish again the runs and snapshots a broker outage left queued."""
-    return jobs.jobs_requeue_delayed()
+def jobs_requeue_task(min_age_s: float = 30.0, snapshot_min_age_s: float = 600.0) -> dict[str, int]:
+    """Publish again the runs and snapshots a broker outage left queued; returns how many of each."""
+    return {
+        "runs": jobs.runs_requeue_delayed(min_age_s=min_age_s),
+        "snapshots": snapshots_requeue_delayed(min_age_s=snapshot_min_age_s),
+    }
 
 
 @worker_ready.connect

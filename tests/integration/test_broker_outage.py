@@ -10,9 +10,9 @@ from annotation.models import Choice, Judgment
 from tests.factories import make_project, make_tasks, make_user
 from tests.training.runs.snapshot_files import synthetic_pairs, write_snapshot
 from training.datasets.services import snapshot_create
-from training.jobs import jobs_requeue_delayed
 from training.models import DatasetSnapshot, JobStatus, TrainingRun
 from training.rewardmodels.services import reward_run_create
+from training.tasks import jobs_requeue_task
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
@@ -63,11 +63,11 @@ def test_jobs_started_while_redis_is_down_are_published_when_it_is_back(
     assert run.status == JobStatus.QUEUED and run.celery_task_id == ""
     assert DatasetSnapshot.objects.get(pk=queued_snapshot.pk).status == JobStatus.QUEUED
     # While it is down, the requeue job fails softly too and publishes nothing.
-    assert jobs_requeue_delayed(min_age_s=0, snapshot_min_age_s=0) == {"runs": 0, "snapshots": 0}
+    assert jobs_requeue_task(min_age_s=0, snapshot_min_age_s=0) == {"runs": 0, "snapshots": 0}
 
     _point_celery_at(redis_url)
     assert _queued_messages(broker, "training") == []
-    assert jobs_requeue_delayed(min_age_s=0, snapshot_min_age_s=0) == {"runs": 1, "snapshots": 1}
+    assert jobs_requeue_task(min_age_s=0, snapshot_min_age_s=0) == {"runs": 1, "snapshots": 1}
     run.refresh_from_db()
     assert run.celery_task_id != ""
     training_queue = _queued_messages(broker, "training")
@@ -75,6 +75,6 @@ def test_jobs_started_while_redis_is_down_are_published_when_it_is_back(
     assert len(training_queue) == 1 and run.celery_task_id.encode() in training_queue[0]
     assert any(f"snapshot-build-{queued_snapshot.pk}".encode() in m for m in default_queue)
     # Published runs are not published again; a run that left the queue is never re-sent.
-    assert jobs_requeue_delayed(min_age_s=0, snapshot_min_age_s=3600)["runs"] == 0
+    assert jobs_requeue_task(min_age_s=0, snapshot_min_age_s=3600)["runs"] == 0
     TrainingRun.objects.filter(pk=run.pk).update(celery_task_id="", status=JobStatus.CANCELLED)
-    assert jobs_requeue_delayed(min_age_s=0, snapshot_min_age_s=3600)["runs"] == 0
+    assert jobs_requeue_task(min_age_s=0, snapshot_min_age_s=3600)["runs"] == 0

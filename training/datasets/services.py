@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,7 @@ def snapshot_create(
 
 def snapshot_publish(snapshot_id: int) -> bool:
     """Publish the build; a broker outage leaves the row queued (logged) instead of failing the request,
-    and ``training.jobs.jobs_requeue_delayed`` (beat) publishes it again later. Never raises.
+    and ``snapshots_requeue_delayed`` (beat) publishes it again later. Never raises.
 
     Published by task name (the task module imports this one, not the reverse); ``TrainingConfig.ready``
     registers the task in every process, so eager mode runs it here."""
@@ -123,6 +124,15 @@ def snapshot_publish(snapshot_id: int) -> bool:
         log.warning("snapshot %s stays queued: could not publish its build (%s)", snapshot_id, exc)
         return False
     return True
+
+
+def snapshots_requeue_delayed(*, min_age_s: float = 600.0) -> int:
+    """Publish again the builds of snapshots still queued after ``min_age_s`` (a broker outage); a
+    snapshot no longer queued is left alone by its task. Returns how many were published."""
+    snapshots = DatasetSnapshot.objects.filter(
+        status=JobStatus.QUEUED, created_at__lte=timezone.now() - timedelta(seconds=min_age_s)
+    ).values_list("pk", flat=True)
+    return sum(snapshot_publish(pk) for pk in list(snapshots))
 
 
 def snapshot_build(*, snapshot_id: int, progress: Callable[[int], None] | None = None) -> DatasetSnapshot:

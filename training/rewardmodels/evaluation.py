@@ -2,7 +2,7 @@
 (measured on the train split) and the model card written beside the weights.
 
 One step for every path that produces or re-checks a reward model: the Celery executor
-(``training.rewardmodels.trainer``), ``python -m training.launch`` under ``accelerate launch``, and the
+(``training.rewardmodels.trainer``), ``python -m training.rewardmodels.launch`` under ``accelerate launch``, and the
 registry's re-evaluation before a promotion.
 """
 

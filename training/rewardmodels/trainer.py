@@ -176,7 +176,7 @@ def train_reward_model(
 ) -> TrainedRewardModel:
     """Train on a snapshot's train split and save the model + tokenizer to ``output_dir`` (rank 0).
 
-    Works without a run (``reporter=None``): the benchmark and ``python -m training.launch`` use it.
+    Works without a run (``reporter=None``): the benchmark and ``python -m training.rewardmodels.launch`` use it.
     """
     import torch
     from datasets import Dataset

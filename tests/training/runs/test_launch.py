@@ -10,9 +10,9 @@ import pytest
 from django.core.management import call_command
 
 from tests.training.runs.conftest import TINY_CONFIG
-from training.launch import build_accelerate_command, main, run_spec_from_run
 from training.models import JobStatus, RewardModel, TrainingRun
 from training.rewardmodels.evaluation import RewardModelCard
+from training.rewardmodels.launch import build_accelerate_command, main, run_spec_from_run
 
 
 def test_accelerate_command_single_node_multi_gpu():
@@ -21,7 +21,7 @@ def test_accelerate_command_single_node_multi_gpu():
     )
     assert cmd == [
         "accelerate", "launch", "--multi_gpu", "--num_processes", "4", "--num_machines", "1",
-        "--mixed_precision", "bf16", "-m", "training.launch", "--run-id", "7",
+        "--mixed_precision", "bf16", "-m", "training.rewardmodels.launch", "--run-id", "7",
     ]  # fmt: skip
 
 
@@ -34,7 +34,9 @@ def test_accelerate_command_multi_node_and_spec():
     joined = " ".join(cmd)
     assert "--num_machines 2" in joined and "--machine_rank 1" in joined
     assert "--main_process_ip 10.0.0.1 --main_process_port 29500" in joined
-    assert "--gpu_ids 0,1,2,3" in joined and joined.endswith("-m training.launch --spec /x/spec.json")
+    assert "--gpu_ids 0,1,2,3" in joined and joined.endswith(
+        "-m training.rewardmodels.launch --spec /x/spec.json"
+    )
 
 
 def test_single_process_command_has_no_multi_gpu_flag_and_bad_args_fail():
@@ -85,6 +87,6 @@ def test_train_rm_command_sync_and_print_command(tiny_snapshot, tiny_reward_mode
     queued = TrainingRun.objects.order_by("-id").first()
     assert queued.status == JobStatus.QUEUED and not queued.celery_task_id  # not sent to Celery
     assert (
-        f"--multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no -m training.launch --run-id {queued.pk}"
+        f"--multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no -m training.rewardmodels.launch --run-id {queued.pk}"
         in out
     )

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from training import jobs
-from training.launch import build_accelerate_command
 from training.models import DatasetSnapshot, TrainingRun
+from training.rewardmodels.launch import build_accelerate_command
 from training.rewardmodels.services import reward_run_create
 
 

@@ -7,9 +7,9 @@ Scale out in two ways:
   each takes one queued run at a time.
 * More GPUs for one run: write the run's spec and start it under accelerate::
 
-      python -m training.launch --run-id 42 --print-command --num-processes 4
+      python -m training.rewardmodels.launch --run-id 42 --print-command --num-processes 4
       accelerate launch --multi_gpu --num_processes 4 --num_machines 1 --mixed_precision no \\
-          -m training.launch --run-id 42
+          -m training.rewardmodels.launch --run-id 42
 
   Rank 0 claims the run, streams progress/metrics to the database, saves the artifact, evaluates and
   registers it; the other ranks only train (TRL/transformers do the data-parallel work). With
@@ -61,7 +61,7 @@ def build_accelerate_command(
     if num_machines > 1:
         cmd += ["--machine_rank", str(machine_rank), "--main_process_ip", main_process_ip]
         cmd += ["--main_process_port", str(main_process_port)]
-    cmd += ["-m", "training.launch"]
+    cmd += ["-m", "training.rewardmodels.launch"]
     cmd += ["--run-id", str(run_id)] if run_id is not None else ["--spec", str(spec_path)]
     return cmd
 
@@ -117,7 +117,9 @@ def _is_main_process() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.launch", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.rewardmodels.launch", description=__doc__.split("\n\n")[0]
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run-id", type=int, help="a queued reward run in the database")
     source.add_argument("--spec", help="a JSON run spec (no database needed)")

@@ -60,7 +60,7 @@ STAGES: dict[str, str] = {
     "ppo": "PPO steps",
 }
 #: The PPO run reads the reward server's token from this environment variable (runs never store tokens).
-TOKEN_ENV = "PREFLAB_DEMO_REWARD_TOKEN"
+TOKEN_ENV = "PREFLAB_REWARD_TOKEN_DEMO"  # a reward-token variable: policy runs may send no other
 ENGINEER, REVIEWER = "engineer", "reviewer"
 
 

@@ -84,7 +84,8 @@ STATE_RULES: dict[str, set[str]] = {
     # training.configs), which depend on ``kind`` and so are not in the schema: "config." covers them
     "POST /api/v1/policy-runs/": {"project", "snapshot", "reward_model", "kind", "config", "config."},
     "POST /api/v1/runs/": {"snapshot", "config", "config."},
-    "POST /api/v1/policy-runs/{run_id}/openrlhf/": {"kind"},  # PPO runs only
+    # PPO runs only; a URL Django's URLValidator accepts (the schema's ``uri`` format is looser)
+    "POST /api/v1/policy-runs/{run_id}/openrlhf/": {"kind", "reward_server_url"},
     "POST /api/v1/tokens/": {"expires_at", "scopes"},  # in the future; within the calling token's scopes
 }
 # Error codes that report on the content of an uploaded file, which the schema sees as opaque bytes.

@@ -3,6 +3,8 @@ engineers and admins."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import django_filters
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,6 +17,7 @@ from rest_framework.response import Response
 from annotation.api.core.base import ProjectAccessMixin
 from annotation.auth import MANAGE_SCOPES, READ_SCOPES, has_role
 from annotation.models import Project, ProjectMembership, Role, validate_ranking_length
+from annotation.quality.flags import QualitySettings
 from annotation.selectors.projects import ROLE_RANK, membership_list, project_list_for_user
 from annotation.services.projects import (
     PROJECT_EDITABLE_FIELDS,
@@ -24,6 +27,22 @@ from annotation.services.projects import (
     project_delete,
     project_update,
 )
+
+
+def _quality_settings_schema() -> dict:
+    """The keys ``Project.quality_settings`` accepts (``QualitySettings``' fields, non-negative numbers;
+    whole numbers where the default is one) and nothing else, as ``validate_quality_settings`` checks."""
+    defaults = QualitySettings()
+    properties = {
+        f.name: {"type": "integer" if type(getattr(defaults, f.name)) is int else "number", "minimum": 0}
+        for f in dataclasses.fields(QualitySettings)
+    }
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+@extend_schema_field(_quality_settings_schema())
+class QualitySettingsField(serializers.DictField):
+    """``quality_settings`` as the schema states it; the model's validator refuses anything else."""
 
 
 class ProjectFilter(django_filters.FilterSet):
@@ -60,7 +79,7 @@ class ProjectViewSet(ProjectAccessMixin, viewsets.ModelViewSet):
         )
         overlap_k = serializers.IntegerField(min_value=1, max_value=100, required=False)
         extra_criteria = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
-        quality_settings = serializers.DictField(required=False)
+        quality_settings = QualitySettingsField(required=False)
         # The model's rule (validate_ranking_length), with its bounds stated in the schema too.
         max_ranking_length = serializers.IntegerField(
             required=False,

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
 from annotation.models import Candidate, ComparisonTask, Project, Prompt, TaskKind, content_hash
 from annotation.services.projects import task_create
 from rewardsvc.models import ScoredSample
-from rewardsvc.scoring import render_messages
+from rewardsvc.scoring import RewardScorer, render_messages
+from training.rm_encoding import can_normalize, normalize_rewards
 
 
 @dataclass
@@ -151,3 +155,75 @@ def scored_samples_to_project(
     if sent:
         report.samples_sent = ScoredSample.objects.filter(id__in=sent).update(sent_to_project_id=project.pk)
     return report
+
+
+# --- the spot-check page's scoring ----------------------------------------------------------------------
+
+_scorers: OrderedDict[str, RewardScorer] = OrderedDict()
+_scorers_lock = threading.Lock()
+
+
+def scorer_for(reward_model) -> RewardScorer:
+    """An in-process scorer for a registered RM (the two most recently used stay loaded)."""
+    key = f"{reward_model.pk}:{reward_model.artifact_dir}"
+    with _scorers_lock:
+        if key in _scorers:
+            _scorers.move_to_end(key)
+            return _scorers[key]
+        scorer = RewardScorer.load(
+            reward_model.artifact_dir,
+            max_length=reward_model.max_length,
+            reward_mean=reward_model.reward_mean,
+            reward_std=reward_model.reward_std,
+            version=reward_model.version,
+        )
+        _scorers[key] = scorer
+        while len(_scorers) > 2:
+            _scorers.popitem(last=False)
+        return scorer
+
+
+def score_candidates(reward_model, prompt: str, candidates: list[str]) -> tuple[list[float], list[bool]]:
+    """Rewards via the reward server when ``PREFLAB_RM_SERVER_URL`` is set (with ``PREFLAB_RM_SERVER_TOKEN``),
+    else in-process with the same scoring code."""
+    server = settings.PREFLAB_RM_SERVER_URL
+    if server:
+        from rewardsvc.client import PrefLabRewardClient
+
+        with PrefLabRewardClient(server, settings.PREFLAB_RM_SERVER_TOKEN or None) as client:
+            result = client.score([(prompt, c) for c in candidates], model=reward_model.version)
+        return result.rewards, result.truncated
+    scorer = scorer_for(reward_model)
+    encoded = [scorer.encode(prompt, c) for c in candidates]
+    return scorer.score_encoded(encoded), [e.truncated for e in encoded]
+
+
+def spot_check_score(*, reward_model, prompt: str, candidates: Sequence[str]) -> list[dict]:
+    """Score candidates for one prompt with ``reward_model``, best first (rank, text, reward, normalised
+    reward where the card allows it, truncated), and record them as ``spot_check`` samples so they can be
+    sent to annotators later."""
+    rewards, truncated = score_candidates(reward_model, prompt, list(candidates))
+    normalized = None
+    if can_normalize(reward_model.reward_mean, reward_model.reward_std):
+        normalized = normalize_rewards(rewards, reward_model.reward_mean, reward_model.reward_std)
+    rows = [
+        {
+            "rank": 0,
+            "text": c,
+            "reward": r,
+            "normalized": normalized[i] if normalized else None,
+            "truncated": truncated[i],
+        }
+        for i, (c, r) in enumerate(zip(candidates, rewards, strict=True))
+    ]
+    rows.sort(key=lambda row: row["reward"], reverse=True)
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank
+    scored_samples_record(
+        rows=[
+            {"prompt": prompt, "response": c, "reward": r} for c, r in zip(candidates, rewards, strict=True)
+        ],
+        reward_model_id=reward_model.pk,
+        source="spot_check",
+    )
+    return rows

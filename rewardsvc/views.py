@@ -3,11 +3,7 @@ are sent to an annotation project as comparison tasks so humans check what the r
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -17,10 +13,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation.auth import has_role, visible_projects
 from annotation.models import Prompt
-from rewardsvc.scoring import RewardScorer
 from rewardsvc.selectors import scored_sample_recent, spot_check_models
-from rewardsvc.services import scored_samples_record, scored_samples_to_project
-from training.rm_encoding import can_normalize, normalize_rewards
+from rewardsvc.services import scored_samples_to_project, spot_check_score
 
 SPOT_CHECK_ROLES = ("engineer", "reviewer")
 CANDIDATE_SEPARATOR = "---"
@@ -30,60 +24,35 @@ DEFAULT_SEND, MAX_SEND = 200, 2000
 #: Largest id a form may name (PostgreSQL bigint; a larger number would reach the database as an error).
 MAX_ID = 2**63 - 1
 
-_scorers: OrderedDict[str, RewardScorer] = OrderedDict()
-_scorers_lock = threading.Lock()
-
-
-def scorer_for(reward_model) -> RewardScorer:
-    """An in-process scorer for a registered RM (the two most recently used stay loaded)."""
-    key = f"{reward_model.pk}:{reward_model.artifact_dir}"
-    with _scorers_lock:
-        if key in _scorers:
-            _scorers.move_to_end(key)
-            return _scorers[key]
-        scorer = RewardScorer.load(
-            reward_model.artifact_dir,
-            max_length=reward_model.max_length,
-            reward_mean=reward_model.reward_mean,
-            reward_std=reward_model.reward_std,
-            version=reward_model.version,
-        )
-        _scorers[key] = scorer
-        while len(_scorers) > 2:
-            _scorers.popitem(last=False)
-        return scorer
-
-
-def score_candidates(reward_model, prompt: str, candidates: list[str]) -> tuple[list[float], list[bool]]:
-    """Rewards via the reward server when ``PREFLAB_RM_SERVER_URL`` is set (with ``PREFLAB_RM_SERVER_TOKEN``),
-    else in-process with the same scoring code."""
-    server = settings.PREFLAB_RM_SERVER_URL
-    if server:
-        from rewardsvc.client import PrefLabRewardClient
-
-        with PrefLabRewardClient(server, settings.PREFLAB_RM_SERVER_TOKEN or None) as client:
-            result = client.score([(prompt, c) for c in candidates], model=reward_model.version)
-        return result.rewards, result.truncated
-    scorer = scorer_for(reward_model)
-    encoded = [scorer.encode(prompt, c) for c in candidates]
-    return scorer.score_encoded(encoded), [e.truncated for e in encoded]
-
 
 def _require_role(request) -> None:
     if not has_role(request.user, *SPOT_CHECK_ROLES):
         raise PermissionDenied("Spot checks are for engineers and reviewers.")
 
 
-def _split_candidates(text: str) -> list[str]:
-    parts, current = [], []
-    for line in text.splitlines():
-        if line.strip() == CANDIDATE_SEPARATOR:
-            parts.append("\n".join(current).strip())
-            current = []
-        else:
-            current.append(line)
-    parts.append("\n".join(current).strip())
-    return [p for p in parts if p]
+class SpotCheckScoreForm(forms.Form):
+    """What "Score" scores: candidates separated by lines of ``---`` (the picked model and prompt come from
+    the page's pickers)."""
+
+    candidates = forms.CharField(required=False, strip=False)
+
+    def clean_candidates(self) -> list[str]:
+        parts, current = [], []
+        for line in self.cleaned_data["candidates"].splitlines():
+            if line.strip() == CANDIDATE_SEPARATOR:
+                parts.append("\n".join(current).strip())
+                current = []
+            else:
+                current.append(line)
+        parts.append("\n".join(current).strip())
+        candidates = [p for p in parts if p]
+        if not candidates:
+            raise forms.ValidationError(
+                f"Give at least one candidate (separate candidates with a line '{CANDIDATE_SEPARATOR}')."
+            )
+        if len(candidates) > MAX_CANDIDATES:
+            raise forms.ValidationError(f"At most {MAX_CANDIDATES} candidates.")
+        return candidates
 
 
 class SpotCheckSendForm(forms.Form):
@@ -137,41 +106,14 @@ def spot_check(request):
                 )
     ctx.update(prompt=prompt_text, candidates_text=candidates_text, picked=picked)
     if request.method == "POST":
-        candidates = _split_candidates(candidates_text)
-        if selected is None:
-            ctx["error"] = "Pick a reward model."
-        elif not candidates:
+        form = SpotCheckScoreForm({"candidates": candidates_text})
+        if selected is None or not form.is_valid():
             ctx["error"] = (
-                f"Give at least one candidate (separate candidates with a line '{CANDIDATE_SEPARATOR}')."
+                "Pick a reward model." if selected is None else " ".join(form.errors.get("candidates", []))
             )
-        elif len(candidates) > MAX_CANDIDATES:
-            ctx["error"] = f"At most {MAX_CANDIDATES} candidates."
         else:
-            rewards, truncated = score_candidates(selected, prompt_text, candidates)
-            normalized = None
-            if can_normalize(selected.reward_mean, selected.reward_std):
-                normalized = normalize_rewards(rewards, selected.reward_mean, selected.reward_std)
-            rows = [
-                {
-                    "rank": 0,
-                    "text": c,
-                    "reward": r,
-                    "normalized": normalized[i] if normalized else None,
-                    "truncated": truncated[i],
-                }
-                for i, (c, r) in enumerate(zip(candidates, rewards, strict=True))
-            ]
-            rows.sort(key=lambda row: row["reward"], reverse=True)
-            for rank, row in enumerate(rows, 1):
-                row["rank"] = rank
-            ctx["results"] = rows
-            scored_samples_record(
-                rows=[
-                    {"prompt": prompt_text, "response": c, "reward": r}
-                    for c, r in zip(candidates, rewards, strict=True)
-                ],
-                reward_model_id=selected.pk,
-                source="spot_check",
+            ctx["results"] = spot_check_score(
+                reward_model=selected, prompt=prompt_text, candidates=form.cleaned_data["candidates"]
             )
     return render(request, "rewardsvc/spot_check.html", ctx)
 

@@ -100,3 +100,27 @@ def test_spot_check_page_picks_a_project_prompt_and_needs_a_role(client, make_rm
     client.force_login(engineer)
     resp = client.post(reverse("rewardsvc:spot_check"), {"reward_model": rm.pk, "prompt_id": prompt.pk})
     assert resp.status_code == 200 and {r["text"] for r in resp.context["results"]} == {"No.", "Knock knock."}
+
+
+def test_spot_check_score_service_ranks_and_records_and_the_form_refuses_bad_candidate_lists(
+    client, make_rm, tiny_reward_model_dir
+):
+    from rewardsvc.services import spot_check_score
+
+    engineer = make_user(Role.ENGINEER)
+    project = make_project(members=[(engineer, Role.ENGINEER)])
+    rm = make_rm(project, 1, tiny_reward_model_dir, active=True, mean=0.0, std=1.0)
+    rows = spot_check_score(reward_model=rm, prompt="Hi", candidates=["Hello!", "Go away.", "Hey there"])
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    assert [r["reward"] for r in rows] == sorted((r["reward"] for r in rows), reverse=True)
+    assert all(r["normalized"] == pytest.approx(r["reward"]) for r in rows)  # mean 0, std 1
+    assert ScoredSample.objects.filter(source="spot_check", reward_model=rm).count() == 3
+
+    client.force_login(engineer)
+    url = reverse("rewardsvc:spot_check")
+    too_many = "\n---\n".join(f"answer {i}" for i in range(17))
+    page = client.post(url, {"reward_model": rm.pk, "prompt": "Hi", "candidates": too_many})
+    assert page.status_code == 200 and "At most 16 candidates." in page.content.decode()
+    empty = client.post(url, {"reward_model": rm.pk, "prompt": "Hi", "candidates": "\n---\n"})
+    assert "Give at least one candidate" in empty.content.decode()
+    assert ScoredSample.objects.filter(source="spot_check", reward_model=rm).count() == 3  # nothing scored

@@ -67,6 +67,8 @@ KNOWN_SERVER_ERRORS: dict[str, str] = {}
 # 400 (a type, range or format the schema did not state) fails the test.
 STATE_RULES: dict[str, set[str]] = {
     "POST /api/v1/candidates/": {"prompt"},  # a prompt of your projects
+    # two distinct candidates of one prompt of this project; a gold task's known answer
+    "POST /api/v1/tasks/": {"candidate_a", "candidate_b", "gold_choice"},
     # an open task; strength if the project asks for it; criteria the project defines
     "POST /api/v1/judgments/": {"task", "strength", "criteria"},
     "POST /api/v1/tasks/{task_id}/submit": {"task", "strength", "criteria"},

@@ -28,6 +28,10 @@ def browser():
             pytest.fail(f"Chromium not found at {CHROMIUM}")
         pytest.skip("Chromium not installed")
     sync_api = pytest.importorskip("playwright.sync_api")
+    # Assertions wait for what the page shows after background work (an import job's dry run, a prefetch);
+    # on a loaded 2-core box that can take well over Playwright's 5 s default. A wait, not a timing bound:
+    # a passing assertion returns as soon as the text is there.
+    sync_api.expect.set_options(timeout=60_000)
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,

@@ -573,6 +573,48 @@ class Adjudication(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
 
+class SpotCheckVerdictChoice(models.TextChoices):
+    """What a reviewer says of one spot-checked sample: the ways reward hacking shows, and "fine"."""
+
+    FINE = "fine", "Fine"
+    REWARD_HACKING = "reward_hacking", "Reward hacking"
+    LENGTH_INFLATION = "length_inflation", "Length inflation"
+    EMPTY_TEMPLATE = "empty_template", "Empty or template answer"
+    UNSAFE = "unsafe", "Unsafe"
+    HALLUCINATION = "hallucination", "Hallucination"
+
+
+SPOT_CHECK_NOTE_MAX = 2000
+
+
+class SpotCheckVerdict(models.Model):
+    """A reviewer's verdict on one sample of a spot-check task (a candidate of a ``spot_check`` task), once
+    per (sample, reviewer); answering again changes it. ``run_id`` is the policy run that produced the sample
+    (copied from the candidate when the verdict is given), so training counts a run's verdicts by id without
+    knowing where spot checks come from."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="spot_check_verdicts")
+    task = models.ForeignKey(ComparisonTask, on_delete=models.CASCADE, related_name="spot_check_verdicts")
+    candidate = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="spot_check_verdicts")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    verdict = models.CharField(max_length=20, choices=SpotCheckVerdictChoice.choices)
+    note = models.CharField(max_length=SPOT_CHECK_NOTE_MAX, blank=True)
+    run_id = models.BigIntegerField(null=True, blank=True, help_text="Policy run that produced the sample.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["candidate", "reviewer"], name="spot_verdict_once_per_reviewer"),
+            models.CheckConstraint(
+                condition=Q(verdict__in=[c.value for c in SpotCheckVerdictChoice]),
+                name="spot_verdict_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["run_id", "verdict"], name="spot_verdict_run")]
+
+
 class FlagStatus(models.TextChoices):
     OPEN = "open", "Open (work quarantined)"
     CLEARED = "cleared", "Cleared by a reviewer"

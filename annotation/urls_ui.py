@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from annotation.ui import views
+from annotation.ui import spot_checks, views
 
 urlpatterns = [
     path("projects/<int:project_id>/annotate", views.annotate, name="annotate"),
@@ -28,6 +28,14 @@ urlpatterns = [
         "projects/<int:project_id>/review/tasks/<int:task_id>",
         views.review_adjudicate,
         name="review-adjudicate",
+    ),
+    path(
+        "projects/<int:project_id>/spot-checks", spot_checks.spot_check_verdicts, name="spot-check-verdicts"
+    ),
+    path(
+        "projects/<int:project_id>/spot-checks/verdict",
+        spot_checks.spot_check_verdict_submit_page,
+        name="spot-check-verdict-submit",
     ),
     path("me/dashboard", views.my_dashboard, name="dashboard"),
 ]

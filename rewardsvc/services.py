@@ -112,7 +112,8 @@ def scored_samples_to_project(
                 defaults={
                     "text": sample.response,
                     "model_name": f"rm-scored:{sample.source}",
-                    "generation_params": {"scored_sample_id": sample.id},
+                    # run_id: the policy run that wrote it, read back by reviewers' verdicts (per run counts).
+                    "generation_params": {"scored_sample_id": sample.id, "run_id": sample.run_id},
                 },
             )
             candidates.append((sample, cand))
@@ -143,6 +144,7 @@ def scored_samples_to_project(
                         "reward_b": sample_b.reward,
                         "rm_prefers": "A" if sample_a.reward > sample_b.reward else "B",
                         "scored_sample_ids": [sample_a.id, sample_b.id],
+                        "run_ids": [sample_a.run_id, sample_b.run_id],
                     }
                 },
             )

@@ -1,8 +1,8 @@
-"""Training data: immutable dataset snapshots, training runs (RM / SFT / PPO / GRPO), metrics, the reward
-model registry, evaluations and promotions.
+"""Training data: immutable dataset snapshots, training runs (RM / SFT / PPO / GRPO / RLOO), metrics, the
+reward model registry, evaluations and promotions, and the policy registry with its promotions.
 
 Lineage: Judgment ids -> DatasetSnapshot (spec, ids file, content hash) -> TrainingRun -> RewardModel ->
-ModelEvaluation / Promotion.
+ModelEvaluation / Promotion; a policy TrainingRun -> PolicyVersion (card, lineage) -> PolicyPromotion.
 """
 
 from __future__ import annotations
@@ -241,6 +241,78 @@ class Promotion(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+# --- the policy registry ----------------------------------------------------------------------------------
+
+#: Run kinds whose output is a policy that can be registered (SFT runs are starting points, not policies).
+#: Plain strings: a kind added later (``dpo``) needs no change here beyond this tuple.
+POLICY_VERSION_KINDS = ("ppo", "grpo", "rloo", "dpo")
+
+
+class PolicyVersion(models.Model):
+    """A registered policy: one finished run's model directory with its ``preflab_policy_card.json``.
+
+    ``lineage`` answers "which data, which reward model, which starting model": snapshot id and content hash,
+    reward model id and version, the SFT model (the run's start and reference) and its base model, the
+    battle project and the capability evaluation. ``gate`` is the latest gate verdict computed for it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="policy_versions")
+    version = models.PositiveIntegerField()
+    run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=16, help_text="The run kind that trained it (ppo, grpo, rloo, dpo).")
+    artifact_dir = models.CharField(max_length=500)
+    card = models.JSONField(default=dict, blank=True)
+    config = models.JSONField(default=dict, blank=True, help_text="The run's config, as trained.")
+    lineage = models.JSONField(default=dict, blank=True)
+    gate = models.JSONField(default=dict, blank=True, help_text="The latest gate verdict (each check).")
+    gate_checked_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=False)
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="policy_project_version"),
+            models.UniqueConstraint(
+                fields=["project"], condition=Q(is_active=True), name="policy_one_active_per_project"
+            ),
+            models.UniqueConstraint(fields=["run"], name="policy_one_version_per_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} policy v{self.version}"
+
+
+class PolicyPromotion(models.Model):
+    """A record of making a policy version the project's active one, with the gate's verdict; ``forced``
+    when the gate failed and an engineer overrode it (``reason`` says why)."""
+
+    policy = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="promotions")
+    previous = models.ForeignKey(
+        PolicyVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    forced = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    gate = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(forced=False) | ~Q(reason=""), name="policy_forced_promotion_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"promotion of {self.policy} ({'forced' if self.forced else 'gate passed'})"
 
 
 class TaskScoringStatus(models.TextChoices):

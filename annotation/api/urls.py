@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("annotation.api.urls_import")),
     path("", include("annotation.api.urls_assignment")),
     path("", include("annotation.api.urls_quality")),
+    path("", include("annotation.api.urls_spot_checks")),
 ]

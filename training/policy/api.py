@@ -21,7 +21,14 @@ from annotation.models import Role
 from training.datasets.selectors import snapshot_get
 from training.models import SEED_MAX, TrainingRun
 from training.policy.openrlhf import DEFAULT_REWARD_SERVER_URL, OpenRLHFCluster
-from training.policy.selectors import POLICY_KINDS, battle_verdict, policy_run_list, policy_run_state
+from training.policy.selectors import (
+    POLICY_KINDS,
+    battle_verdict,
+    policy_run_list,
+    policy_run_state,
+    policy_version_of_run,
+    spot_check_counts,
+)
 from training.policy.services import policy_openrlhf_export, policy_run_create
 from training.rewardmodels.api import RunOutputSerializer
 
@@ -103,15 +110,23 @@ class PolicyRunListCreateApi(PolicyApi, ListAPIView):
 
 
 class PolicyRunDetailApi(PolicyApi):
-    """A policy run with its live state: progress, latest metrics, samples, warnings, battle verdict."""
+    """A policy run with its live state: progress, latest metrics, samples, warnings, battle verdict, the
+    reviewers' spot-check verdict counts and the policy version it was registered as (id or null)."""
 
     @extend_schema(responses=dict)
     def get(self, request, run_id: int):
         run = self.get_run(run_id)
         state = policy_run_state(run)
         state.pop("series", None)
+        version = policy_version_of_run(run)
         return Response(
-            {"run": RunOutputSerializer(run).data, "state": state, "battle_verdict": battle_verdict(run)}
+            {
+                "run": RunOutputSerializer(run).data,
+                "state": state,
+                "battle_verdict": battle_verdict(run),
+                "spot_check_verdicts": spot_check_counts(run),
+                "policy_version": version.pk if version else None,
+            }
         )
 
 

@@ -67,3 +67,70 @@ def battle_verdict(run: TrainingRun, *, n_boot: int = 200) -> dict[str, Any] | N
         "rm_pairwise": battle.get("rm_pairwise", {}),
         "leaderboard": board,
     }
+
+
+# --- the policy registry ----------------------------------------------------------------------------------
+
+
+def policy_version_list(*, projects=None) -> QuerySet:
+    """Registered policy versions (of the given projects), newest first per project."""
+    from training.models import PolicyVersion
+
+    qs = PolicyVersion.objects.select_related("project", "run", "registered_by")
+    if projects is not None:
+        qs = qs.filter(project__in=projects)
+    return qs
+
+
+def policy_version_of_run(run: TrainingRun):
+    from training.models import PolicyVersion
+
+    return PolicyVersion.objects.filter(run=run).first()
+
+
+def policy_promotion_list(*, policy) -> QuerySet:
+    from training.models import PolicyPromotion
+
+    return PolicyPromotion.objects.filter(policy__project=policy.project).select_related(
+        "policy", "previous", "promoted_by"
+    )
+
+
+def spot_check_counts(run: TrainingRun) -> dict[str, int]:
+    """Reviewers' spot-check verdicts on the run's samples, per verdict."""
+    from annotation.selectors.spot_checks import spot_check_verdict_counts
+
+    return spot_check_verdict_counts(run_id=run.pk)
+
+
+def policy_gate_inputs(run: TrainingRun):
+    """What the promotion gate's checks read, gathered from the run, its battle project and the verdicts."""
+    from annotation.models import Project
+    from annotation.selectors.quality import model_leaderboard
+    from training.models import RunMetric
+    from training.policy.gate import GateInputs
+
+    summary = run.summary or {}
+    battle = summary.get("battle") or {}
+    leaderboard, note = None, ""
+    project = (
+        Project.objects.filter(pk=battle.get("project_id")).first() if battle.get("project_id") else None
+    )
+    if project is not None:
+        leaderboard = model_leaderboard(project)
+    else:
+        note = battle.get("skipped") or ("battle project deleted" if battle.get("project_id") else "")
+    history = [
+        {"step": step, **values}
+        for step, values in RunMetric.objects.filter(run=run)
+        .order_by("step", "id")
+        .values_list("step", "values")
+    ]
+    return GateInputs(
+        capability=summary.get("capability"),
+        leaderboard=leaderboard,
+        battle_note=note,
+        history=history,
+        battle_models=battle.get("models") or {},
+        verdict_counts=spot_check_counts(run),
+    )

@@ -17,7 +17,7 @@ from annotation.auth import visible_projects
 from training import run_charts
 from training.access import require_engineer
 from training.datasets.selectors import snapshot_list
-from training.models import JobStatus, RunKind, TrainingRun
+from training.models import POLICY_VERSION_KINDS, JobStatus, RunKind, TrainingRun
 from training.policy.openrlhf import DEFAULT_REWARD_SERVER_URL, OpenRLHFCluster
 from training.policy.selectors import (
     CHART_GROUPS,
@@ -25,6 +25,8 @@ from training.policy.selectors import (
     battle_verdict,
     policy_run_list,
     policy_run_state,
+    policy_version_of_run,
+    spot_check_counts,
 )
 from training.policy.services import policy_openrlhf_export, policy_run_create
 from training.rewardmodels.services import run_cancel
@@ -127,6 +129,9 @@ def policy_detail_page(request, run_id: int):
             "live": run.status in (JobStatus.QUEUED, JobStatus.RUNNING),
             "config_json": json.dumps(run.config, indent=2),
             "reward_server_url": DEFAULT_REWARD_SERVER_URL,
+            "policy_version": policy_version_of_run(run),
+            "registrable": run.kind in POLICY_VERSION_KINDS and run.status == JobStatus.SUCCEEDED,
+            "spot_checks": spot_check_counts(run) if run.kind in POLICY_VERSION_KINDS else None,
         },
     )
 

@@ -37,6 +37,7 @@ from training.models import (
     DatasetSnapshot,
     JobStatus,
     ModelEvaluation,
+    PolicyVersion,
     RewardModel,
     RunKind,
     RunMetric,
@@ -64,6 +65,7 @@ class World:
     policy_run: TrainingRun
     reward_model: RewardModel
     sample: ScoredSample
+    policy_version: PolicyVersion | None = None
     annotator_token_id: int = 0
     tokens: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -82,6 +84,7 @@ class World:
             "fmt": "trl",
             "user_id": self.users["annotator"].pk,
             "policy_run_id": self.policy_run.pk,
+            "policy_id": self.policy_version.pk,
         }
 
     def token(self, role: str, scope: str) -> str:
@@ -212,6 +215,10 @@ def build_world(artifact_dir: Path, *, text: str | None = None) -> World:
         response=text or "scored response",
         reward=0.3,
     )
+    # The policy run registered as the project's first policy version (no files: pages read the row).
+    policy_version = PolicyVersion.objects.create(
+        project=project, version=1, run=policy_run, kind="grpo", artifact_dir=str(artifact_dir / "policy")
+    )
     annotator_token = make_token(users["annotator"], [TokenScope.ANNOTATE], name="annotator-own")
     return World(
         annotator_token_id=ApiToken.objects.get(key_hash=ApiToken.hash_key(annotator_token)).pk,
@@ -227,6 +234,7 @@ def build_world(artifact_dir: Path, *, text: str | None = None) -> World:
         policy_run=policy_run,
         reward_model=reward_model,
         sample=sample,
+        policy_version=policy_version,
     )
 
 

@@ -82,6 +82,15 @@ GET_MATRIX: dict[str, tuple[str, str, str, str, str]] = {
     "policy-run-list": ('403 403 403 403 403', '403 403 403 403 403', '200 403 403 200 403', '200 403 403 200 403', '403 403 403 403 403'),
     "policy-run-detail": ('403 403 403 403 403', '403 403 403 403 403', '200 403 403 200 403', '200 403 403 200 403', '403 403 403 403 403'),
     "policy-run-openrlhf": ('403 403 403 403 403', '403 403 403 403 403', '405 403 403 405 403', '405 403 403 405 403', '403 403 403 403 403'),
+    "policy-run-register": ('403 403 403 403 403', '403 403 403 403 403', '405 403 403 405 403', '405 403 403 405 403', '403 403 403 403 403'),
+    "policy-version-list": ('403 403 403 403 403', '403 403 403 403 403', '200 403 403 200 403', '200 403 403 200 403', '403 403 403 403 403'),
+    "policy-version-detail": ('403 403 403 403 403', '403 403 403 403 403', '200 403 403 200 403', '200 403 403 200 403', '403 403 403 403 403'),
+    "policy-version-gate": ('403 403 403 403 403', '403 403 403 403 403', '405 403 403 405 403', '405 403 403 405 403', '403 403 403 403 403'),
+    "policy-version-promote": ('403 403 403 403 403', '403 403 403 403 403', '405 403 403 405 403', '405 403 403 405 403', '403 403 403 403 403'),
+    "policy-version-promotions": ('403 403 403 403 403', '403 403 403 403 403', '200 403 403 200 403', '200 403 403 200 403', '403 403 403 403 403'),
+    "project-active-policy": ('403 403 403 403 403', '403 403 403 403 403', '404 403 403 404 403', '404 403 403 404 403', '403 403 403 403 403'),
+    "api-spot-check-next": ('403 403 403 403 403', '200 200 403 403 403', '403 403 403 403 403', '200 200 403 403 403', '404 404 403 403 403'),
+    "api-spot-check-verdicts": ('403 403 403 403 403', '200 200 403 403 403', '403 403 403 403 403', '200 200 403 403 403', '404 404 403 403 403'),
     "annotation:annotate": ('200 302 302 302 302', '200 302 302 302 302', '200 302 302 302 302', '200 302 302 302 302', '404 302 302 302 302'),
     "annotation:annotate-submit": ('405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302'),
     "annotation:annotate-skip": ('405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302'),
@@ -133,6 +142,13 @@ GET_MATRIX: dict[str, tuple[str, str, str, str, str]] = {
     "training:policy_live": ('403 302 302 302 302', '403 302 302 302 302', '200 302 302 302 302', '200 302 302 302 302', '403 302 302 302 302'),
     "training:policy_cancel": ('405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302'),
     "training:policy_openrlhf": ('405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302'),
+    "training:policy_register": ('405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302'),
+    "training:policy_registry": ('403 302 302 302 302', '403 302 302 302 302', '200 302 302 302 302', '200 302 302 302 302', '403 302 302 302 302'),
+    "training:policy_version": ('403 302 302 302 302', '403 302 302 302 302', '200 302 302 302 302', '200 302 302 302 302', '403 302 302 302 302'),
+    "training:policy_gate": ('405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302'),
+    "training:policy_promote": ('405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302'),
+    "annotation:spot-check-verdicts": ('403 302 302 302 302', '200 302 302 302 302', '403 302 302 302 302', '200 302 302 302 302', '403 302 302 302 302'),
+    "annotation:spot-check-verdict-submit": ('405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302'),
     "rewardsvc:spot_check": ('403 302 302 302 302', '200 302 302 302 302', '200 302 302 302 302', '200 302 302 302 302', '403 302 302 302 302'),
     "rewardsvc:spot_check_send": ('405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302', '405 302 302 302 302'),
 }
@@ -197,6 +213,7 @@ def _fresh_task(world: World):
 def _writes(world: World) -> list[dict]:
     p, rm = world.project.pk, world.reward_model.pk
     fresh = _fresh_task(world)
+    spot_check = make_task(world.project, kind="spot_check")
 
     def upload():  # a fresh file per request: the test client reads (consumes) what it sends
         return SimpleUploadedFile(
@@ -277,6 +294,22 @@ def _writes(world: World) -> list[dict]:
             "expect": {"annotator": 403, "reviewer": 403, "engineer": 200, "admin": 200, "outsider": 403},
         },
         {
+            "name": "policy-version-promote",
+            "kwargs": {"policy_id": world.policy_version.pk},
+            "method": "post",
+            "body": {"force": True, "reason": "matrix"},
+            "scope": "train",
+            "expect": {"annotator": 403, "reviewer": 403, "engineer": 200, "admin": 200, "outsider": 403},
+        },
+        {
+            "name": "api-spot-check-verdicts",
+            "kwargs": {"project_id": p},
+            "method": "post",
+            "body": {"candidate": spot_check.candidate_a_id, "verdict": "reward_hacking"},
+            "scope": "annotate",
+            "expect": {"annotator": 403, "reviewer": 201, "engineer": 403, "admin": 201, "outsider": 404},
+        },
+        {
             "name": "training-run-cancel",
             "kwargs": {"run_id": world.run.pk},
             "method": "post",
@@ -346,6 +379,8 @@ WRITE_NAMES = [
     "api-task-submit",
     "api-task-adjudicate",
     "api-quality-flag-clear",
+    "policy-version-promote",
+    "api-spot-check-verdicts",
     "reward-model-promote",
     "training-run-cancel",
     "project-import",

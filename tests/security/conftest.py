@@ -215,9 +215,15 @@ def build_world(artifact_dir: Path, *, text: str | None = None) -> World:
         response=text or "scored response",
         reward=0.3,
     )
-    # The policy run registered as the project's first policy version (no files: pages read the row).
+    # The policy run registered as the project's first (and active) policy version (no files: pages read
+    # the row).
     policy_version = PolicyVersion.objects.create(
-        project=project, version=1, run=policy_run, kind="grpo", artifact_dir=str(artifact_dir / "policy")
+        project=project,
+        version=1,
+        run=policy_run,
+        kind="grpo",
+        artifact_dir=str(artifact_dir / "policy"),
+        is_active=True,
     )
     annotator_token = make_token(users["annotator"], [TokenScope.ANNOTATE], name="annotator-own")
     return World(

@@ -83,6 +83,15 @@ SCOPE_TABLE: dict[str, dict[str, str]] = {
     "policy-run-list": {"GET": "train", "POST": "train"},
     "policy-run-detail": {"GET": "train"},
     "policy-run-openrlhf": {"POST": "train"},
+    "policy-run-register": {"POST": "train"},
+    "policy-version-list": {"GET": "train"},
+    "policy-version-detail": {"GET": "train"},
+    "policy-version-gate": {"POST": "train"},
+    "policy-version-promote": {"POST": "train"},
+    "policy-version-promotions": {"GET": "train"},
+    "project-active-policy": {"GET": "train"},
+    "api-spot-check-next": {"GET": "annotate"},
+    "api-spot-check-verdicts": {"GET": "annotate", "POST": "annotate"},
 }
 # fmt: on
 MISSING = 999_999  # an id no row has: a write that passes the scope gate ends in 404/400, not a change

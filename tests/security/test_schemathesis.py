@@ -89,6 +89,13 @@ STATE_RULES: dict[str, set[str]] = {
     # PPO runs only; a URL Django's URLValidator accepts (the schema's ``uri`` format is looser)
     "POST /api/v1/policy-runs/{run_id}/openrlhf/": {"kind", "reward_server_url"},
     "POST /api/v1/tokens/": {"expires_at", "scopes"},  # in the future; within the calling token's scopes
+    # a succeeded policy run with its model directory, not yet registered
+    "POST /api/v1/policy-runs/{run_id}/register/": {"run"},
+    # gate keys are PolicyGateConfig's fields with their ranges (typed, unknown keys refused); a forced
+    # promotion needs a reason
+    "POST /api/v1/policy-versions/{policy_id}/gate/": {"gate", "gate."},
+    "POST /api/v1/policy-versions/{policy_id}/promote/": {"gate", "gate.", "reason"},
+    "POST /api/v1/projects/{project_id}/spot-checks/verdicts": {"candidate"},  # a sample of this project
 }
 # Error codes that report on the content of an uploaded file, which the schema sees as opaque bytes.
 CONTENT_ERRORS: dict[str, str] = {"POST /api/v1/projects/{project_id}/import": "invalid_import"}

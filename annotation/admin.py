@@ -79,6 +79,13 @@ class AdjudicationAdmin(admin.ModelAdmin):
     raw_id_fields = ("task",)
 
 
+@admin.register(m.SpotCheckVerdict)
+class SpotCheckVerdictAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "candidate_id", "reviewer", "verdict", "run_id", "updated_at")
+    list_filter = ("verdict",)
+    raw_id_fields = ("task", "candidate")
+
+
 @admin.register(m.AnnotatorFlag)
 class AnnotatorFlagAdmin(admin.ModelAdmin):
     list_display = ("project", "annotator", "reason", "status", "created_at")

@@ -52,3 +52,30 @@ class PromotionAdmin(admin.ModelAdmin):
 class TaskScoringJobAdmin(admin.ModelAdmin):
     list_display = ("id", "project", "reward_model", "status", "scored", "total", "created_at")
     list_filter = ("status",)
+
+
+@admin.register(m.PolicyVersion)
+class PolicyVersionAdmin(admin.ModelAdmin):
+    """View-only: versions are registered from a run (its card is written then) and promoted through the
+    gate, so that every promotion is recorded with its verdict."""
+
+    list_display = ("id", "project", "version", "kind", "run", "is_active", "created_at")
+    list_filter = ("kind", "is_active")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.PolicyPromotion)
+class PolicyPromotionAdmin(admin.ModelAdmin):
+    list_display = ("id", "policy", "previous", "promoted_by", "forced", "created_at")
+    list_filter = ("forced",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

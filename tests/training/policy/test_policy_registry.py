@@ -245,3 +245,9 @@ def test_pages_register_button_gate_check_and_forced_promotion(engineer_project,
     annotator = make_user(Role.ANNOTATOR)
     client.force_login(annotator)
     assert client.get(reverse("training:policy_registry")).status_code == 403
+    staff = make_user(Role.ADMIN)
+    staff.is_staff = True
+    staff.save()
+    client.force_login(staff)
+    for url in ("/admin/training/policyversion/", "/admin/training/policypromotion/"):
+        assert client.get(url).status_code == 200, url

@@ -27,15 +27,34 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
+def _table(value: Any) -> dict[str, Any] | None:
+    """A list of records (or a capped ``{"count", "items", "truncated"}`` of them) as a table: columns in
+    first-seen order, nested values as compact JSON; None for anything else (shown as JSON)."""
+    rows, count = value, None
+    if isinstance(value, dict) and set(value) == {"count", "items", "truncated"}:
+        rows, count = value["items"], value["count"]
+    if not rows or not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return None
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    cell = lambda v: v if v is None or isinstance(v, str | int | float) else json.dumps(v, sort_keys=True)  # noqa: E731
+    return {
+        "columns": columns,
+        "rows": [[cell(r.get(c)) for c in columns] for r in rows],
+        "count": len(rows) if count is None else count,
+    }
+
+
 def _display(node: dict[str, Any]) -> dict[str, Any]:
-    """A node as the template draws it: hashes shortened, config and sections as folded JSON."""
+    """A node as the template draws it: hashes shortened, config folded as JSON, sections folded as a table
+    (lists of records: annotators, evaluations, promotions) or JSON."""
+    sections = [(k, v) for k, v in node["sections"].items() if v not in (None, {}, [])]
     return {
         **node,
         "anchor": node["key"].replace(":", "-"),
         "hash_items": [(name, value, value[:SHORT_HASH]) for name, value in node["hashes"].items()],
         "fact_items": [(k, v) for k, v in node["facts"].items() if v is not None and v != ""],
         "config_json": _pretty(node["config"]) if node["config"] else "",
-        "section_items": [(k, _pretty(v)) for k, v in node["sections"].items() if v not in (None, {}, [])],
+        "section_items": [(k, _table(v), _pretty(v)) for k, v in sections],
         "input_anchors": [(key, key.replace(":", "-")) for key in node["inputs"]],
     }
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from annotation.models import Role
 from tests.factories import add_member, make_project, make_user, token_client
+from training.datasets.selectors import annotator_pseudonym
 from training.lineage.card import CARD_FILE, card_is_intact
 from training.lineage.selectors import lineage_chain
 from training.lineage.services import lineage_card_write
@@ -39,8 +40,8 @@ def test_pages_draw_the_chain_with_full_hashes_and_are_linked(client, chain):
     assert f"{chain.project.name} reward model v1" in html and "<details><summary>Config</summary>" in html
     assert reverse("policy-run-lineage-card", args=[chain.ppo.pk]) in html
     assert 'id="card-file">current<' in html
-    for user in chain.annotators:
-        assert user.username not in html
+    for user in chain.annotators:  # members see who judged as pseudonyms, never as names
+        assert f"<td>{annotator_pseudonym(user.pk)}</td>" in html and user.username not in html
     for detail, lineage, pk in (
         ("training:snapshot_detail", "training:snapshot_lineage", chain.snapshot.pk),
         ("training:reward_model_detail", "training:reward_model_lineage", chain.rm.pk),

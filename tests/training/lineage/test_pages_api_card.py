@@ -149,3 +149,40 @@ def test_access_follows_the_artefacts_own_rules(client, chain):
     assert only_train.get(reverse("snapshot-lineage", args=[chain.snapshot.pk])).status_code == 403
     only_export = token_client(chain.engineer, ["export"])
     assert only_export.get(reverse("reward-model-lineage", args=[chain.rm.pk])).status_code == 403
+
+
+def test_a_policy_run_finishing_through_the_job_runner_writes_its_card(
+    chain, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The run lifecycle of ``training.jobs`` (queued -> running -> succeeded) with a stand-in executor that
+    leaves a model folder, as the real ones do: the card lands in that folder after the commit."""
+    from training import jobs
+    from training.models import JobStatus, RunKind, TrainingRun
+    from training.policy.services import policy_output_dir
+
+    run = TrainingRun.objects.create(
+        kind=RunKind.GRPO,
+        project=chain.project,
+        base_model=chain.sft.output_dir,
+        config={"reward": {"type": "registry", "reward_model_id": chain.rm.pk}},
+    )
+    run.output_dir = policy_output_dir(run)
+    run.save(update_fields=["output_dir"])
+
+    def executor(run, reporter):
+        Path(run.output_dir).mkdir(parents=True)
+        reporter.progress(1, 1)
+        return {"model_dir": run.output_dir, "reward": {"type": "registry", "reward_model_id": chain.rm.pk}}
+
+    monkeypatch.setitem(jobs.EXECUTORS, RunKind.GRPO, executor)
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED
+    card = json.loads((Path(run.output_dir) / CARD_FILE).read_text(encoding="utf-8"))
+    assert card_is_intact(card) and card["artefact"] == f"run:{run.pk}"
+    assert [n["key"] for n in card["nodes"]][-3:] == [
+        f"run:{chain.sft.pk}",
+        f"reward_model:{chain.rm.pk}",
+        f"run:{run.pk}",
+    ]

@@ -186,3 +186,37 @@ def test_a_policy_run_finishing_through_the_job_runner_writes_its_card(
         f"reward_model:{chain.rm.pk}",
         f"run:{run.pk}",
     ]
+
+
+@pytest.mark.slow  # trains a tiny reward model (5-20 s on a loaded 2-core machine)
+def test_a_real_reward_run_leaves_its_lineage_card_beside_its_model_card(
+    db, tiny_reward_model_dir, django_capture_on_commit_callbacks
+):
+    """RewardTrainer on a tiny model through the job runner: the registry's commit writes the card, and the
+    run's success writes it again with the run succeeded."""
+    from tests.training.runs.conftest import TINY_CONFIG
+    from tests.training.runs.snapshot_files import synthetic_pairs, write_snapshot
+    from training import jobs
+    from training.models import RewardModel
+    from training.rewardmodels.services import reward_run_create
+
+    engineer = make_user(Role.ENGINEER)
+    project = make_project(members=[(engineer, Role.ENGINEER)])
+    splits = {"train": synthetic_pairs(8, seed=1), "validation": synthetic_pairs(2, seed=2)}
+    snapshot = write_snapshot(project, {**splits, "test": synthetic_pairs(6, seed=3)})
+    run = reward_run_create(
+        snapshot=snapshot, base_model=str(tiny_reward_model_dir), config=TINY_CONFIG, enqueue=False
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.run_execute(run_id=run.pk)
+    rm = RewardModel.objects.get(run=run)
+    folder = Path(rm.artifact_dir)
+    assert (folder / "preflab_card.json").is_file()
+    card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+    assert card_is_intact(card) and card["artefact"] == f"reward_model:{rm.pk}"
+    node = card["nodes"][-1]
+    assert node["hashes"]["snapshot_hash"] == snapshot.content_hash
+    assert node["sections"]["run"]["status"] == "succeeded"
+    assert node["sections"]["evaluations"]["items"][0]["metrics"]["accuracy"] is not None
+    download = token_client(engineer, ["train"]).get(reverse("reward-model-lineage-card", args=[rm.pk]))
+    assert download.json() == card

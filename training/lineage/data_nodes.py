@@ -54,24 +54,28 @@ def judgments_node(ctx: LineageContext, snapshot: DatasetSnapshot, *, root: bool
     selection = snapshot_judgments(spec).order_by()
     if snapshot.completed_at:
         selection = selection.filter(created_at__lte=snapshot.completed_at)
-    total = selection.aggregate(
-        judgments=Count("id"),
-        id_min=Min("id"),
-        id_max=Max("id"),
-        annotators=Count("annotator_id", distinct=True),
-        first_at=Min("created_at"),
-        last_at=Max("created_at"),
+    # One scan: a group per (annotator, project, source), so the rows grow with annotators, not judgments.
+    groups = list(
+        selection.values("annotator_id", "task__project_id", "source").annotate(
+            n=Count("id"), id_min=Min("id"), id_max=Max("id"), first=Min("created_at"), last=Max("created_at")
+        )
     )
-    per_annotator = (
-        selection.values("annotator_id")
-        .annotate(n=Count("id"))
-        .order_by("-n", "annotator_id")[:LINEAGE_MAX_ANNOTATORS]
-    )
+    per_annotator: dict[int, int] = {}
     per_project: dict[int, int] = {}
     sources: dict[str, int] = {}
-    for row in selection.values("task__project_id", "source").annotate(n=Count("id")).order_by():
-        per_project[row["task__project_id"]] = per_project.get(row["task__project_id"], 0) + row["n"]
-        sources[row["source"]] = sources.get(row["source"], 0) + row["n"]
+    for g in groups:
+        per_annotator[g["annotator_id"]] = per_annotator.get(g["annotator_id"], 0) + g["n"]
+        per_project[g["task__project_id"]] = per_project.get(g["task__project_id"], 0) + g["n"]
+        sources[g["source"]] = sources.get(g["source"], 0) + g["n"]
+    top = sorted(per_annotator.items(), key=lambda item: (-item[1], item[0]))[:LINEAGE_MAX_ANNOTATORS]
+    total = {
+        "judgments": sum(per_annotator.values()),
+        "id_min": min((g["id_min"] for g in groups), default=None),
+        "id_max": max((g["id_max"] for g in groups), default=None),
+        "annotators": len(per_annotator),
+        "first_at": min((g["first"] for g in groups), default=None),
+        "last_at": max((g["last"] for g in groups), default=None),
+    }
     selected = counts.get("judgments_selected")
     node.facts = {
         "judgments": total["judgments"],
@@ -86,10 +90,7 @@ def judgments_node(ctx: LineageContext, snapshot: DatasetSnapshot, *, root: bool
     }
     node.sections = {
         "annotators": capped(
-            (
-                {"annotator": annotator_pseudonym(r["annotator_id"]), "judgments": r["n"]}
-                for r in per_annotator
-            ),
+            ({"annotator": annotator_pseudonym(uid), "judgments": n} for uid, n in top),
             total["annotators"],
             cap=LINEAGE_MAX_ANNOTATORS,
         ),

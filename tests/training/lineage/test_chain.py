@@ -163,3 +163,13 @@ def test_the_chain_has_a_bounded_number_of_queries(chain, django_assert_max_num_
     for kind, obj in (("run", chain.ppo), ("reward_model", chain.rm), ("snapshot", chain.snapshot)):
         with django_assert_max_num_queries(30):
             lineage_chain(kind=kind, obj=obj, user=chain.engineer)
+
+
+def test_lists_and_chains_are_capped_with_exact_counts(chain, monkeypatch):
+    monkeypatch.setattr("training.lineage.data_nodes.LINEAGE_MAX_ANNOTATORS", 2)
+    monkeypatch.setattr("training.lineage.selectors.LINEAGE_MAX_NODES", 3)
+    data = lineage_chain(kind="run", obj=chain.ppo, user=chain.engineer)
+    assert data["truncated"] and len(data["nodes"]) == 3
+    snapshot = lineage_chain(kind="snapshot", obj=chain.snapshot, user=chain.engineer)
+    annotators = _nodes(snapshot)[f"judgments:{chain.snapshot.pk}"]["sections"]["annotators"]
+    assert annotators["count"] == 3 and len(annotators["items"]) == 2 and annotators["truncated"]

@@ -173,3 +173,22 @@ def test_lists_and_chains_are_capped_with_exact_counts(chain, monkeypatch):
     snapshot = lineage_chain(kind="snapshot", obj=chain.snapshot, user=chain.engineer)
     annotators = _nodes(snapshot)[f"judgments:{chain.snapshot.pk}"]["sections"]["annotators"]
     assert annotators["count"] == 3 and len(annotators["items"]) == 2 and annotators["truncated"]
+
+
+def test_an_optional_model_is_described_generically_until_it_has_a_builder(chain, monkeypatch):
+    """How a policy version joins before it has a builder: a model named in OPTIONAL_KINDS (here the
+    reward model table stands in for it) is listed under the run it points at and drawn as a generic node."""
+    from training.lineage.nodes import OPTIONAL_KINDS, LineageContext, Ref
+    from training.lineage.selectors import _build
+
+    monkeypatch.setitem(OPTIONAL_KINDS, "stand_in", "training.RewardModel")
+    data = lineage_chain(kind="run", obj=chain.reward_run, user=chain.engineer)
+    listed = next(r for r in data["derived"] if r["relation"] == "stand_in:run")
+    assert [item["key"] for item in listed["items"]] == [f"stand_in:{chain.rm.pk}"]
+    node = _build(LineageContext(chain.engineer), Ref("stand_in", chain.rm.pk), root=False)
+    assert node.kind == "stand_in" and not node.restricted
+    assert {ref.key for ref in node.inputs} == {f"run:{chain.reward_run.pk}", f"snapshot:{chain.snapshot.pk}"}
+    assert node.config["card"] == chain.rm.card and node.facts["version"] == 1
+    outsider = make_user(Role.ENGINEER)
+    assert _build(LineageContext(outsider), Ref("stand_in", chain.rm.pk), root=False).restricted
+    assert _build(LineageContext(outsider), Ref("no_such_kind", 1), root=False).facts["note"]

@@ -220,3 +220,18 @@ def test_a_real_reward_run_leaves_its_lineage_card_beside_its_model_card(
     assert node["sections"]["evaluations"]["items"][0]["metrics"]["accuracy"] is not None
     download = token_client(engineer, ["train"]).get(reverse("reward-model-lineage-card", args=[rm.pk]))
     assert download.json() == card
+
+
+def test_the_command_writes_the_cards_of_existing_artefacts(chain):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    paths = [Path(chain.rm.artifact_dir) / CARD_FILE, Path(chain.ppo.output_dir) / CARD_FILE]
+    for path in paths:
+        path.unlink()
+    out = StringIO()
+    call_command("write_lineage_cards", stdout=out)
+    # the reward model and the two policy runs whose folders exist (the SFT folder too)
+    assert "3 lineage card(s) written" in out.getvalue()
+    assert all(card_is_intact(json.loads(p.read_text(encoding="utf-8"))) for p in paths)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from pathlib import Path
 
 from training.lineage.card import CARD_FILE
@@ -27,7 +28,7 @@ def lineage_card_write(*, kind: str, obj) -> Path | None:
         return None
     card = lineage_card(kind=kind, obj=obj)
     path = folder / CARD_FILE
-    tmp = folder / f".{CARD_FILE}.tmp"
+    tmp = folder / f".{CARD_FILE}.{uuid.uuid4().hex[:8]}.tmp"  # two writers never share a temp file
     tmp.write_text(json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path

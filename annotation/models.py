@@ -165,6 +165,13 @@ class Project(models.Model):
         help_text="Retrain the reward model automatically after this many new judgments since the last "
         "snapshot; empty: the server default (PREFLAB_RETRAIN_AFTER_JUDGMENTS); 0: never automatically.",
     )
+    retrain_agreement_drop = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Retrain when the active reward model's live agreement with new human votes falls this far "
+        "(absolute accuracy, e.g. 0.05) below its test accuracy; empty or 0: off.",
+    )
     daily_target = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -224,6 +231,11 @@ class Project(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(random_share__gte=0) & Q(random_share__lte=1), name="project_random_share_0_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(retrain_agreement_drop__isnull=True)
+                | (Q(retrain_agreement_drop__gte=0) & Q(retrain_agreement_drop__lte=1)),
+                name="project_retrain_drop_0_1",
             ),
         ]
 

@@ -11,7 +11,10 @@ checks afterwards that no task holds more than k counted judgments.
 
 ``--serving-order uncertainty|mix`` measures the reward-model-guided order instead of queue order: open tasks
 without a ``priority_score`` get a deterministic pseudo-random one (one set-based UPDATE, kept), and the
-project's serving order is set for the run and put back to ``queue`` afterwards.
+project's serving order is set for the run and put back to ``queue`` afterwards. Several orders
+(``--serving-order queue uncertainty --rounds 2``) are measured in the same process, interleaved
+(queue, uncertainty, queue, uncertainty) so that drifting machine load hits each alike, and each order's
+percentiles are printed with their ratio to the first order's (the baseline).
 
 Not a test: numbers depend on the machine. Uses its own database (default preflab_bench_c).
 """
@@ -204,7 +207,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of measurement")
     parser.add_argument("--think-ms", type=int, default=0, help="mean pause between round trips")
     parser.add_argument("--rebuild", action="store_true", help="drop and regenerate the data")
-    parser.add_argument("--serving-order", default="queue", choices=["queue", "uncertainty", "mix"])
+    parser.add_argument(
+        "--serving-order", nargs="+", default=["queue"], choices=["queue", "uncertainty", "mix"]
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions of the orders")
     parser.add_argument("--random-share", type=float, default=0.1, help="with --serving-order mix")
     args = parser.parse_args()
 
@@ -222,8 +228,7 @@ def main() -> None:
     n_judgments = Judgment.objects.count()
     n_open = ComparisonTask.objects.filter(project=project, status="open").count()
     print(f"data: {n_judgments:,} judgments, {n_open:,} open tasks, k={project.overlap_k}", flush=True)
-    TaskLease.objects.all().delete()
-    if args.serving_order != "queue":
+    if set(args.serving_order) != {"queue"}:
         with connection.cursor() as cur:
             # Knuth's multiplicative hash of the id: a fixed, well-spread score per task.
             cur.execute(
@@ -232,35 +237,23 @@ def main() -> None:
                 [project.pk],
             )
             print(f"scored {cur.rowcount:,} open tasks", flush=True)
-    Project.objects.filter(pk=project.pk).update(
-        serving_order=args.serving_order, random_share=args.random_share
-    )
     user_ids = list(
         User.objects.filter(username__startswith="bench-").order_by("id").values_list("pk", flat=True)
     )
     groups = [user_ids[i :: args.annotators] for i in range(args.annotators)]
-    connections.close_all()
-
-    ctx = mp.get_context("fork")
-    out = ctx.Queue()
-    start_at = time.time() + 10  # time for the workers to start and connect; not measured
-    deadline = start_at + args.duration
-    procs = [
-        ctx.Process(target=worker, args=(url, g, project.pk, start_at, deadline, args.think_ms, out))
-        for g in groups
-    ]
-    for p in procs:
-        p.start()
-    try:
-        results = [out.get() for _ in procs]
-        for p in procs:
-            p.join()
-    finally:
-        Project.objects.filter(pk=project.pk).update(serving_order="queue")
-    rtt = [s[0] for r in results for s in r[0]]
-    nxt = [s[1] for r in results for s in r[0]]
-    cpu = [s[2] for r in results for s in r[0]]
-    errors = sum(r[1] for r in results)
+    samples: dict[str, list] = {order: [] for order in args.serving_order}
+    errors = 0
+    for _round in range(args.rounds):
+        for order in args.serving_order:
+            TaskLease.objects.all().delete()
+            Project.objects.filter(pk=project.pk).update(serving_order=order, random_share=args.random_share)
+            connections.close_all()
+            try:
+                results = _measure(url, groups, project.pk, args.duration, args.think_ms)
+            finally:
+                Project.objects.filter(pk=project.pk).update(serving_order="queue")
+            samples[order] += [s for r in results for s in r[0]]
+            errors += sum(r[1] for r in results)
     with connection.cursor() as cur:
         cur.execute(
             "SELECT count(*) FROM annotation_comparisontask t WHERE t.judgment_count > %s OR t.judgment_count"
@@ -270,16 +263,40 @@ def main() -> None:
         )
         broken = cur.fetchone()[0]
     print(
-        f"serving_order={args.serving_order} annotators={args.annotators} think_ms={args.think_ms} "
-        f"round_trips={len(rtt)} "
-        f"({len(rtt) / args.duration:.0f}/s) errors={errors} over_k_or_miscounted={broken}"
+        f"annotators={args.annotators} think_ms={args.think_ms} rounds={args.rounds} x {args.duration:.0f}s "
+        f"errors={errors} over_k_or_miscounted={broken}"
     )
     print(f"load average (1, 5, 15 min) after the run: {os.getloadavg()}")
-    for name, values in (("next+submit", rtt), ("next only", nxt), ("python CPU", cpu)):
-        print(
-            f"{name:12s} p50={percentile(values, 50):.1f} ms  p95={percentile(values, 95):.1f} ms  "
-            f"p99={percentile(values, 99):.1f} ms  mean={statistics.fmean(values) if values else 0:.1f} ms"
-        )
+    baseline = args.serving_order[0]
+    for order, rows in samples.items():
+        print(f"serving_order={order}: {len(rows)} round trips")
+        for i, name in enumerate(("next+submit", "next only", "python CPU")):
+            values = [row[i] for row in rows]
+            base = [row[i] for row in samples[baseline]]
+            ratio = percentile(values, 95) / percentile(base, 95) if base else float("nan")
+            print(
+                f"  {name:12s} p50={percentile(values, 50):.1f} ms  p95={percentile(values, 95):.1f} ms  "
+                f"p99={percentile(values, 99):.1f} ms  mean={statistics.fmean(values) if values else 0:.1f} ms"
+                f"  p95 ratio to {baseline}={ratio:.2f}"
+            )
+
+
+def _measure(url: str, groups: list[list[int]], project_id: int, duration: float, think_ms: int) -> list:
+    """One measured phase: a worker process per group of annotators, started together."""
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    start_at = time.time() + 10  # time for the workers to start and connect; not measured
+    deadline = start_at + duration
+    procs = [
+        ctx.Process(target=worker, args=(url, g, project_id, start_at, deadline, think_ms, out))
+        for g in groups
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return results
 
 
 if __name__ == "__main__":

@@ -188,6 +188,10 @@ PREFLAB_RETRAIN_AFTER_JUDGMENTS = env_int("PREFLAB_RETRAIN_AFTER_JUDGMENTS", 500
 PREFLAB_RUN_HEARTBEAT_S = float(os.environ.get("PREFLAB_RUN_HEARTBEAT_S", "10"))
 PREFLAB_REAP_EVERY_S = float(os.environ.get("PREFLAB_REAP_EVERY_S", "60"))
 PREFLAB_RETRAIN_CHECK_EVERY_S = float(os.environ.get("PREFLAB_RETRAIN_CHECK_EVERY_S", "300"))
+# Live agreement of each active reward model with new human votes: refreshed this often (seconds); the
+# agreement-drop retraining trigger needs at least this many post-snapshot A/B votes to act.
+PREFLAB_LIVE_AGREEMENT_EVERY_S = float(os.environ.get("PREFLAB_LIVE_AGREEMENT_EVERY_S", "900"))
+PREFLAB_LIVE_AGREEMENT_MIN_VOTES = env_int("PREFLAB_LIVE_AGREEMENT_MIN_VOTES", 200)
 # The reward server policy runs (OpenRLHF export) talk to by default.
 PREFLAB_REWARD_SERVER_URL = os.environ.get("PREFLAB_REWARD_SERVER_URL", "http://127.0.0.1:8100")
 # Spot checks score through this reward server when set (else in-process), with this token.

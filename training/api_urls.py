@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("training.datasets.api_urls")),
     path("", include("training.rewardmodels.api_urls")),
     path("", include("training.policy.api_urls")),
+    path("", include("training.lineage.api_urls")),
 ]

@@ -243,6 +243,32 @@ class Promotion(models.Model):
         ordering = ["-id"]
 
 
+class LiveAgreement(models.Model):
+    """One measurement of a reward model's accuracy on human A/B votes made after its snapshot (the
+    ``reward_model_live_agreement`` selector), kept as a history; ``baseline`` is the model's test-split
+    accuracy at that time, so a drop is ``baseline - accuracy``."""
+
+    reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="live_agreements")
+    n = models.PositiveIntegerField(default=0)
+    accuracy = models.FloatField(null=True, blank=True)
+    low = models.FloatField(null=True, blank=True)
+    high = models.FloatField(null=True, blank=True)
+    random_n = models.PositiveIntegerField(default=0)
+    random_accuracy = models.FloatField(null=True, blank=True)
+    baseline = models.FloatField(null=True, blank=True)
+    computed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["reward_model", "-id"], name="live_agreement_rm_latest")]
+
+    @property
+    def drop(self) -> float | None:
+        if self.accuracy is None or self.baseline is None:
+            return None
+        return round(self.baseline - self.accuracy, 4)
+
+
 # --- the policy registry ----------------------------------------------------------------------------------
 
 #: Run kinds whose output is a policy that can be registered (SFT runs are starting points, not policies).

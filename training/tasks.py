@@ -8,8 +8,10 @@ beat schedules store them), independent of the module a task lives in.
 ``training.runs.reap`` so it stays on the default queue (a busy training worker must not delay it). Workers
 reap once when they start, and the app schedules for ``celery beat`` (a separate process, or ``-B`` in the
 embedded ``manage.py serve``) the reaper every ``PREFLAB_REAP_EVERY_S`` (60) seconds and the automatic
-retraining trigger (``training.runs.retrain``) every ``PREFLAB_RETRAIN_CHECK_EVERY_S`` (300) seconds, and
-``training.runs.requeue`` (jobs a broker outage left queued) with the reaper.
+retraining trigger (``training.runs.retrain``) every ``PREFLAB_RETRAIN_CHECK_EVERY_S`` (300) seconds, the
+active reward models' live agreement (``training.runs.live_agreement``) every
+``PREFLAB_LIVE_AGREEMENT_EVERY_S`` (900) seconds, and ``training.runs.requeue`` (jobs a broker outage left
+queued) with the reaper.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from training.rewardmodels import tasks as _reward_model_tasks  # noqa: F401  (r
 
 REAP_EVERY_S = settings.PREFLAB_REAP_EVERY_S
 RETRAIN_CHECK_EVERY_S = settings.PREFLAB_RETRAIN_CHECK_EVERY_S
+LIVE_AGREEMENT_EVERY_S = settings.PREFLAB_LIVE_AGREEMENT_EVERY_S
 
 
 @shared_task(name="training.run.execute", acks_late=True)
@@ -56,6 +59,7 @@ def _reap_on_worker_start(**_kwargs) -> None:
 for _name, _every in (
     ("training.runs.reap", REAP_EVERY_S),
     ("training.runs.retrain", RETRAIN_CHECK_EVERY_S),
+    ("training.runs.live_agreement", LIVE_AGREEMENT_EVERY_S),
     ("training.runs.requeue", REAP_EVERY_S),
 ):
     beat_every(_name, _every)

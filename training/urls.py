@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("training.datasets.urls")),
     path("", include("training.rewardmodels.urls")),
     path("", include("training.policy.urls")),
+    path("", include("training.lineage.urls")),
 ]

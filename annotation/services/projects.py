@@ -55,6 +55,7 @@ PROJECT_EDITABLE_FIELDS = (
     "undo_grace_seconds",
     "quality_settings",
     "retrain_after_judgments",
+    "retrain_agreement_drop",
     "daily_target",
     "serving_order",
     "random_share",

@@ -45,6 +45,13 @@ class ProjectForm(forms.ModelForm):
         required=False,
         help_text="Retrain the reward model after this many new judgments; empty: the server default; 0: never.",
     )
+    retrain_agreement_drop = forms.FloatField(
+        min_value=0,
+        max_value=1,
+        required=False,
+        help_text="Retrain when the active model's agreement with new votes falls this far below its test "
+        "accuracy (e.g. 0.05); empty: off.",
+    )
     quality_settings = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}),

@@ -92,6 +92,12 @@ SCOPE_TABLE: dict[str, dict[str, str]] = {
     "project-active-policy": {"GET": "train"},
     "api-spot-check-next": {"GET": "annotate"},
     "api-spot-check-verdicts": {"GET": "annotate", "POST": "annotate"},
+    "snapshot-lineage": {"GET": "export"},
+    "snapshot-lineage-card": {"GET": "export"},
+    "reward-model-lineage": {"GET": "train"},
+    "reward-model-lineage-card": {"GET": "train"},
+    "policy-run-lineage": {"GET": "train"},
+    "policy-run-lineage-card": {"GET": "train"},
 }
 # fmt: on
 MISSING = 999_999  # an id no row has: a write that passes the scope gate ends in 404/400, not a change

@@ -27,7 +27,6 @@ from training.models import (
     JobStatus,
     ModelEvaluation,
     RewardModel,
-    TaskScoringJob,
     TrainingRun,
 )
 from training.rewardmodels.registry import (
@@ -39,10 +38,8 @@ from training.rewardmodels.registry import (
 from training.rewardmodels.selectors import (
     reward_model_active,
     reward_model_list,
-    reward_model_live_agreement,
 )
 from training.rewardmodels.services import retrain_check, reward_run_create, run_cancel, run_retry
-from training.rewardmodels.task_scoring import task_scoring_cancel, task_scoring_start
 from training.runs import run_list, run_live_state, run_metric_series
 
 
@@ -348,59 +345,3 @@ class ProjectRetrainApi(TrainApi):
         if run is None:
             return Response({"triggered": False})
         return Response(RunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
-
-
-class TaskScoringOutputSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = TaskScoringJob
-        fields = [
-            "id",
-            "project",
-            "reward_model",
-            "status",
-            "total",
-            "scored",
-            "cancel_requested",
-            "message",
-            "created_at",
-            "finished_at",
-        ]
-        ref_name = "TaskScoringJob"
-
-
-class ProjectTaskScoringApi(TrainApi):
-    """Score the project's open tasks with its active reward model (uncertainty-first serving); GET: the
-    latest job and its progress (``job`` null before the first) and whether an active model exists."""
-
-    @extend_schema(responses={200: dict})
-    def get(self, request, project_id: int):
-        project = get_object_or_404(visible_projects(request.user), pk=project_id)
-        job = TaskScoringJob.objects.filter(project=project).first()
-        return Response(
-            {
-                "job": TaskScoringOutputSerializer(job).data if job else None,
-                "has_active_model": reward_model_active(project) is not None,
-            }
-        )
-
-    @extend_schema(request=None, responses={202: TaskScoringOutputSerializer})
-    def post(self, request, project_id: int):
-        project = get_object_or_404(visible_projects(request.user), pk=project_id)
-        job = task_scoring_start(project=project, user=request.user)
-        return Response(TaskScoringOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-
-
-class ProjectTaskScoringCancelApi(TrainApi):
-    @extend_schema(request=None, responses={200: TaskScoringOutputSerializer})
-    def post(self, request, project_id: int, scoring_job_id: int):
-        project = get_object_or_404(visible_projects(request.user), pk=project_id)
-        job = get_object_or_404(TaskScoringJob, project=project, pk=scoring_job_id)
-        return Response(TaskScoringOutputSerializer(task_scoring_cancel(job=job)).data)
-
-
-class RewardModelLiveAgreementApi(TrainApi):
-    """The model's accuracy on human votes made after its snapshot (all, and the random share only)."""
-
-    @extend_schema(responses={200: dict})
-    def get(self, request, model_id: int):
-        return Response(reward_model_live_agreement(self.get_reward_model(model_id)))

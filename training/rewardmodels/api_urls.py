@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from training.rewardmodels import api
+from training.rewardmodels import api, api_active_sampling
 
 urlpatterns = [
     path("runs/", api.RunListCreateApi.as_view(), name="training-run-list"),
@@ -20,7 +20,7 @@ urlpatterns = [
     ),
     path(
         "reward-models/<int:model_id>/live-agreement/",
-        api.RewardModelLiveAgreementApi.as_view(),
+        api_active_sampling.RewardModelLiveAgreementApi.as_view(),
         name="reward-model-live-agreement",
     ),
     path(
@@ -36,12 +36,12 @@ urlpatterns = [
     path("projects/<int:project_id>/retrain/", api.ProjectRetrainApi.as_view(), name="project-retrain"),
     path(
         "projects/<int:project_id>/task-scoring/",
-        api.ProjectTaskScoringApi.as_view(),
+        api_active_sampling.ProjectTaskScoringApi.as_view(),
         name="project-task-scoring",
     ),
     path(
         "projects/<int:project_id>/task-scoring/<int:scoring_job_id>/cancel/",
-        api.ProjectTaskScoringCancelApi.as_view(),
+        api_active_sampling.ProjectTaskScoringCancelApi.as_view(),
         name="project-task-scoring-cancel",
     ),
 ]

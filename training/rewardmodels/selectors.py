@@ -50,7 +50,11 @@ def reward_model_live_agreement(reward_model: RewardModel) -> dict:
     task-scoring job) on human A/B judgments made after its snapshot was taken, with a 95% Wilson interval;
     ``random_share`` restricts to judgments served at random (``served_random``), the unbiased sample when
     tasks are served uncertainty-first. Ties and "both bad" are left out. Empty until a scoring job of this
-    model has succeeded (predictions may otherwise be another model's)."""
+    model has succeeded (predictions may otherwise be another model's).
+
+    One aggregate query (counts in PostgreSQL), so its memory does not grow with the number of votes."""
+    from django.db.models import Count, Q
+
     from annotation.models import Judgment, JudgmentSource
     from training.models import TaskScoringJob, TaskScoringStatus
 
@@ -58,29 +62,45 @@ def reward_model_live_agreement(reward_model: RewardModel) -> dict:
     scored = TaskScoringJob.objects.filter(
         reward_model=reward_model, status=TaskScoringStatus.SUCCEEDED
     ).exists()
-    rows = (
-        list(
-            Judgment.objects.filter(
-                task__project_id=reward_model.project_id,
-                created_at__gt=since,
-                source=JudgmentSource.HUMAN,
-                choice__in=["A", "B"],
-                task__predicted_preference__isnull=False,
-            ).values_list("choice", "task__predicted_preference", "served_random")
+    counts = {"n": 0, "k": 0, "rn": 0, "rk": 0}
+    if scored:
+        right = Q(choice="A", task__predicted_preference__gt=0.5) | Q(
+            choice="B", task__predicted_preference__lte=0.5
         )
-        if scored
-        else []
-    )
+        counts = Judgment.objects.filter(
+            task__project_id=reward_model.project_id,
+            created_at__gt=since,
+            source=JudgmentSource.HUMAN,
+            choice__in=["A", "B"],
+            task__predicted_preference__isnull=False,
+        ).aggregate(
+            n=Count("id"),
+            k=Count("id", filter=right),
+            rn=Count("id", filter=Q(served_random=True)),
+            rk=Count("id", filter=Q(served_random=True) & right),
+        )
 
-    def summary(items) -> dict:
-        n = len(items)
-        k = sum(1 for choice, p, _ in items if (p > 0.5) == (choice == "A"))
+    def summary(k: int, n: int) -> dict:
         low, high = _wilson(k, n)
         return {"n": n, "accuracy": round(k / n, 4) if n else None, "low": low, "high": high}
 
     return {
         "since": since,
         "scored": scored,
-        "all": summary(rows),
-        "random_share": summary([r for r in rows if r[2]]),
+        "all": summary(counts["k"], counts["n"]),
+        "random_share": summary(counts["rk"], counts["rn"]),
     }
+
+
+def live_agreement_history(reward_model: RewardModel, *, limit: int = 50) -> QuerySet:
+    """The stored live-agreement measurements of a model, newest first (the periodic job writes them)."""
+    from training.models import LiveAgreement
+
+    return LiveAgreement.objects.filter(reward_model=reward_model).order_by("-id")[:limit]
+
+
+def reward_model_test_accuracy(reward_model: RewardModel) -> float | None:
+    """The model's accuracy on the test split of its own snapshot (its latest evaluation there), or None."""
+    evaluation = evaluation_for(reward_model, reward_model.snapshot_id)
+    value = (evaluation.metrics or {}).get("accuracy") if evaluation else None
+    return float(value) if isinstance(value, (int, float)) else None

@@ -1,5 +1,6 @@
-"""Training-run writes: create and enqueue a reward-model run, cancel, retry, and the retraining trigger
-(manual, or automatic once enough new judgments have arrived since the project's last snapshot)."""
+"""Training-run writes: create and enqueue a reward-model run, cancel, retry, the live-agreement record and
+the retraining trigger (manual, or automatic once enough new judgments have arrived since the project's last
+snapshot, or once the active model's agreement with new human votes has dropped by a set amount)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from django.db import transaction
 from training import jobs
 from training.configs import ConfigError
 from training.limits import work_limits_check
-from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun, check_seed
+from training.models import DatasetSnapshot, JobStatus, LiveAgreement, RunKind, TrainingRun, check_seed
 from training.rewardmodels.trainer import RewardRunConfig
 
 logger = logging.getLogger(__name__)
@@ -133,14 +134,67 @@ def retrain_check(
     )
 
 
+def live_agreement_record(*, reward_model) -> LiveAgreement:
+    """Measure the model's live agreement with new human votes (``reward_model_live_agreement``) and store it
+    with the model's test accuracy as the baseline."""
+    from training.rewardmodels.selectors import reward_model_live_agreement, reward_model_test_accuracy
+
+    live = reward_model_live_agreement(reward_model)
+    return LiveAgreement.objects.create(
+        reward_model=reward_model,
+        n=live["all"]["n"],
+        accuracy=live["all"]["accuracy"],
+        low=live["all"]["low"],
+        high=live["all"]["high"],
+        random_n=live["random_share"]["n"],
+        random_accuracy=live["random_share"]["accuracy"],
+        baseline=reward_model_test_accuracy(reward_model),
+    )
+
+
+def live_agreements_refresh() -> list[LiveAgreement]:
+    """The periodic job: a live-agreement measurement for every active reward model."""
+    from training.models import RewardModel
+
+    return [
+        live_agreement_record(reward_model=rm)
+        for rm in RewardModel.objects.filter(is_active=True).select_related("snapshot").order_by("pk")
+    ]
+
+
+def agreement_drop_due(project) -> LiveAgreement | None:
+    """The measurement that calls for retraining ``project``, or None: its ``retrain_agreement_drop`` is set,
+    the active model's latest measurement has at least ``PREFLAB_LIVE_AGREEMENT_MIN_VOTES`` votes and is at
+    least that far below the model's test accuracy, and no reward run was started since that model was
+    registered (one retrain per model: a retrained model that is not promoted does not retrain again)."""
+    drop = project.retrain_agreement_drop or 0
+    if drop <= 0:
+        return None
+    latest = (
+        LiveAgreement.objects.filter(reward_model__project=project, reward_model__is_active=True)
+        .select_related("reward_model")
+        .order_by("-id")
+        .first()
+    )
+    if latest is None or latest.n < settings.PREFLAB_LIVE_AGREEMENT_MIN_VOTES or latest.drop is None:
+        return None
+    if latest.drop < drop:
+        return None
+    retrained = TrainingRun.objects.filter(
+        project=project, kind=RunKind.REWARD, created_at__gt=latest.reward_model.created_at
+    ).exists()
+    return None if retrained else latest
+
+
 def retrain_due(*, threshold: int | None = None) -> list[TrainingRun]:
     """The automatic retraining trigger, run periodically by ``celery beat``: for every project that has a
     reward run to copy and none queued or running, ``retrain_check`` it. Returns the runs it queued.
 
-    Each project's ``retrain_after_judgments`` wins when set; otherwise ``threshold`` (default
-    ``PREFLAB_RETRAIN_AFTER_JUDGMENTS``) applies. 0 or less turns it off. Running it again without new
-    judgments queues nothing: each retrain builds a snapshot, which resets the count, and a project whose
-    retrain run has not finished yet is skipped so runs cannot pile up."""
+    Two reasons to retrain: new judgments (each project's ``retrain_after_judgments`` wins when set;
+    otherwise ``threshold``, default ``PREFLAB_RETRAIN_AFTER_JUDGMENTS``; 0 or less turns it off) and an
+    agreement drop (``agreement_drop_due``). Running it again without new judgments queues nothing: each
+    retrain builds a snapshot, which resets the count, and a project whose retrain run has not finished yet is
+    skipped so runs cannot pile up."""
     default = settings.PREFLAB_RETRAIN_AFTER_JUDGMENTS if threshold is None else threshold
     trained = TrainingRun.objects.filter(kind=RunKind.REWARD, project__isnull=False)
     busy = trained.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).values("project_id")
@@ -151,14 +205,23 @@ def retrain_due(*, threshold: int | None = None) -> list[TrainingRun]:
     for project in Project.objects.filter(pk__in=list(project_ids)).order_by("pk"):
         own = project.retrain_after_judgments
         limit = default if own is None else own
-        if limit <= 0:
+        dropped = agreement_drop_due(project)
+        if limit <= 0 and dropped is None:
             continue
         try:
-            run = retrain_check(project=project, threshold=limit)
+            if dropped is not None:
+                run = retrain_check(project=project, force=True)
+            else:
+                run = retrain_check(project=project, threshold=limit)
         except ValidationError as exc:  # one broken project must not stop the others
             logger.warning("automatic retrain of project %s failed: %s", project.pk, exc)
             continue
         if run is not None:
-            logger.info("automatic retrain of project %s queued run %s", project.pk, run.pk)
+            why = (
+                f"live agreement {dropped.accuracy} is {dropped.drop} below test accuracy {dropped.baseline}"
+                if dropped is not None
+                else "new judgments"
+            )
+            logger.info("automatic retrain of project %s queued run %s (%s)", project.pk, run.pk, why)
             queued.append(run)
     return queued

@@ -20,6 +20,11 @@ urlpatterns = [
         name="reward_model_promote",
     ),
     path(
+        "reward-models/<int:model_id>/live-agreement/",
+        views.reward_model_live_agreement_page,
+        name="reward_model_live_agreement",
+    ),
+    path(
         "reward-models/<int:model_id>/evaluate/",
         views.reward_model_evaluate_page,
         name="reward_model_evaluate",

@@ -24,11 +24,12 @@ from training.rewardmodels.registry import (
 )
 from training.rewardmodels.selectors import (
     evaluation_for,
+    live_agreement_history,
     promotion_list,
     reward_model_evaluations,
     reward_model_list,
 )
-from training.rewardmodels.services import reward_run_create, run_cancel, run_retry
+from training.rewardmodels.services import live_agreement_record, reward_run_create, run_cancel, run_retry
 from training.rewardmodels.trainer import RewardRunConfig
 from training.runs import run_list, run_live_state
 
@@ -208,12 +209,24 @@ def reward_model_detail_page(request, model_id: int):
             "evaluation": chosen,
             "charts": evaluation_charts(chosen.metrics) if chosen else {},
             "promotions": promotion_list(project=rm.project).filter(reward_model=rm),
+            "agreements": list(live_agreement_history(rm, limit=20)),
             "gate": PromotionGate(),
             "snapshots": snapshots,
             "others": reward_model_list(projects=visible_projects(request.user)).exclude(pk=rm.pk)[:50],
             "show_paths": is_admin(request.user),  # server paths are for admins (as in the API)
         },
     )
+
+
+@login_required
+@require_POST
+def reward_model_live_agreement_page(request, model_id: int):
+    """Measure the model's live agreement now (the periodic job does the same) and show the page again."""
+    require_engineer(request.user, what="Training runs")
+    rm = _model_or_404(request.user, model_id)
+    row = live_agreement_record(reward_model=rm)
+    messages.success(request, f"Live agreement measured on {row.n} new votes.")
+    return redirect(reverse("training:reward_model_detail", args=[rm.pk]) + "#live-agreement")
 
 
 @login_required

@@ -95,6 +95,14 @@ class ProjectViewSet(ProjectAccessMixin, viewsets.ModelViewSet):
             allow_null=True,
             help_text="Automatic RM retraining after this many new judgments; null: server default; 0: off.",
         )
+        retrain_agreement_drop = serializers.FloatField(
+            min_value=0,
+            max_value=1,
+            required=False,
+            allow_null=True,
+            help_text="Automatic RM retraining when the active model's live agreement with new votes falls "
+            "this far below its test accuracy (needs PREFLAB_LIVE_AGREEMENT_MIN_VOTES votes); null or 0: off.",
+        )
 
         class Meta:
             model = Project

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0011_text_search_trigram_indexes'),
+        ('annotation', '0012_project_retrain_agreement_drop'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -171,6 +171,8 @@ PREFLAB_MAX_SEQUENCE_TOKENS = int(os.environ.get("PREFLAB_MAX_SEQUENCE_TOKENS", 
 PREFLAB_MAX_POLICY_PROMPTS = int(os.environ.get("PREFLAB_MAX_POLICY_PROMPTS", "100000"))
 PREFLAB_MAX_TRAINING_EXAMPLES = int(os.environ.get("PREFLAB_MAX_TRAINING_EXAMPLES", "10000000"))
 PREFLAB_MAX_BATTLE_OVERLAP = int(os.environ.get("PREFLAB_MAX_BATTLE_OVERLAP", "100"))
+# Policy runs in one battle of finished runs (each adds a model: tasks grow with the square of the count).
+PREFLAB_MAX_BATTLE_RUNS = int(os.environ.get("PREFLAB_MAX_BATTLE_RUNS", "8"))
 # Server paths an import API `source` may name (after symlinks are resolved); comma-separated. Not the
 # artifact directory: it holds every project's snapshots.
 PREFLAB_IMPORT_ROOTS = [

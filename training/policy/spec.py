@@ -1,7 +1,8 @@
 """The JSON stored in ``TrainingRun.config`` for policy runs, and how its parts are resolved.
 
 ``{"algorithm": {...}, "reward": {...}, "prompts": {...}, "battle": {...}, "critic_model": ""}`` where
-``algorithm`` holds the fields of ``SFTRunConfig`` (sft), ``PPOConfig`` (ppo) or ``GroupRLConfig`` (grpo/rloo).
+``algorithm`` holds the fields of ``SFTRunConfig`` (sft), ``PPOConfig`` (ppo), ``GroupRLConfig`` (grpo/rloo)
+or ``DPORunConfig`` (dpo).
 """
 
 from __future__ import annotations
@@ -13,13 +14,20 @@ from typing import Any
 
 from training.configs import parse_config
 from training.policy.battle import BattleConfig
+from training.policy.dpo import DPORunConfig
 from training.policy.grpo import GroupRLConfig
 from training.policy.ppo import PPOConfig
 from training.policy.rewards import RewardFn, reward_from_spec
 from training.policy.sft import SFTRunConfig
 
 RULE_PARAMS = ("keyword", "cap", "target", "scale")
-ALGORITHM_CONFIGS = {"sft": SFTRunConfig, "ppo": PPOConfig, "grpo": GroupRLConfig, "rloo": GroupRLConfig}
+ALGORITHM_CONFIGS = {
+    "sft": SFTRunConfig,
+    "ppo": PPOConfig,
+    "grpo": GroupRLConfig,
+    "rloo": GroupRLConfig,
+    "dpo": DPORunConfig,
+}
 
 
 def algorithm_config(kind: str, data: dict[str, Any] | None):

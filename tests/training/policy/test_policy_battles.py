@@ -81,7 +81,7 @@ def test_dpo_and_ppo_of_one_sft_model_battle_side_by_side(engineer_project, tiny
     jobs.run_execute(run_id=run.pk)
     run.refresh_from_db()
     assert run.status == JobStatus.SUCCEEDED, run.status_reason
-    assert (run.step, run.total_steps) == (3, 3)  # sft, dpo, ppo answered; then the project
+    assert (run.step, run.total_steps) == (4, 4)  # sft, dpo and ppo answered, then the project
 
     report = run.summary["battle"]
     labels = {"sft", f"dpo-{dpo.pk}", f"ppo-{ppo.pk}"}

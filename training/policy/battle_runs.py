@@ -3,54 +3,18 @@ job of kind ``battle`` that generates every model's answers on one prompt set, s
 and creates one blind battle project, so the humans' leaderboard ranks the policies against each other and
 against their common SFT model.
 
-The run row's ``config`` is ``PolicyBattleSpec`` with the prompts already resolved at creation
+The run row's ``config`` is ``spec.PolicyBattleSpec`` with the prompts already resolved at creation
 (``services.policy_battle_create``), so the job is a pure function of its row.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from training.configs import parse_config
 from training.jobs import RunReporter
 from training.models import TrainingRun
-from training.policy.battle import BattleConfig
-from training.policy.spec import RewardSource
-
-PROMPT_SOURCES = ("held_out", "list")
-
-
-@dataclass
-class BattlePrompts:
-    """The prompts every model answers."""
-
-    source: str = "held_out"
-    """``held_out``: the prompts every run kept out of its training (the intersection of the runs'
-    ``held_out_prompts``), or ``list``: ``items``."""
-    items: list[str] = field(default_factory=list)
-    """The prompts when ``source`` is ``list`` (and, on the stored row, the resolved prompts)."""
-
-
-@dataclass
-class PolicyBattleSpec:
-    """Config of a battle run: which runs, which prompts, how answers are generated and scored."""
-
-    runs: list[int] = field(default_factory=list)
-    """The policy runs compared (filled in from the request's ``run_ids``)."""
-    prompts: BattlePrompts = field(default_factory=BattlePrompts)
-    battle: BattleConfig = field(default_factory=BattleConfig)
-    """Generation and project settings; ``held_out`` caps the number of prompts."""
-    reward: RewardSource = field(default_factory=RewardSource)
-    """Scores the answers for the report (default: the project's active reward model)."""
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> PolicyBattleSpec:
-        return parse_config(cls, data, what="battle config")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from training.policy.spec import PolicyBattleSpec
 
 
 def model_label(run: TrainingRun) -> str:

@@ -232,8 +232,8 @@ def policy_battle_create(
     than ``PREFLAB_MAX_BATTLE_RUNS``, a run that the user cannot see, is not a succeeded PPO / GRPO / RLOO /
     DPO run, or when the runs start from different SFT models; naming ``config`` for a bad config, no common
     prompt, or a reward the battle cannot use."""
-    from training.policy.battle_runs import PolicyBattleSpec
     from training.policy.selectors import policy_run_list
+    from training.policy.spec import BATTLE_PROMPT_SOURCES, PolicyBattleSpec
 
     ids = list(dict.fromkeys(run_ids))
     if len(ids) < 2:
@@ -252,7 +252,7 @@ def policy_battle_create(
     work_limits_check("battle", spec.battle)
     work_limits_check("prompts", spec.prompts)
     errors = spec.battle.errors()
-    if spec.prompts.source not in ("held_out", "list"):
+    if spec.prompts.source not in BATTLE_PROMPT_SOURCES:
         errors.append(f"prompts.source: {spec.prompts.source[:20]!r} is not one of held_out, list")
     if errors:
         raise ValidationError({"config": errors})

@@ -152,3 +152,6 @@ def test_listed_prompts_and_the_form(engineer_project):
     resp = page.post(reverse("training:policy_battle_create"), form)
     assert resp.status_code == 302
     assert TrainingRun.objects.filter(kind=RunKind.BATTLE).count() == 2
+    # The queued battle has its run page (like any policy run), linking the runs it compares.
+    html = page.get(resp["Location"]).content.decode()
+    assert "Policy battle" in html and f'href="{reverse("training:policy_detail", args=[a.pk])}"' in html

@@ -56,6 +56,8 @@ DPO_METRIC_NAMES = {
 }
 
 SPLITS = ("train", "validation", "test")
+#: Largest seed numpy (seeded by TRL) takes.
+SEED_MAX = 2**32 - 1
 
 
 @dataclass
@@ -146,8 +148,8 @@ class DPORunConfig:
             bad("warmup_steps", f"must be >= 0, not {self.warmup_steps}")
         if self.split not in SPLITS:
             bad("split", f"{self.split[:20]!r} is not one of {', '.join(SPLITS)}")
-        if self.seed is not None and self.seed < 0:
-            bad("seed", f"must be >= 0, not {self.seed}")
+        if self.seed is not None and not 0 <= self.seed <= SEED_MAX:
+            bad("seed", f"must be from 0 to {SEED_MAX} (or null: the run's seed), not {self.seed}")
         return out
 
 

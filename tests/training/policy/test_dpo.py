@@ -59,6 +59,8 @@ def test_loss_types_are_trls():
         ({"loss_type": "exo_pair"}, "config", "needs label_smoothing > 0"),
         ({"max_length": 64, "max_prompt_length": 64}, "config", "algorithm.max_prompt_length"),
         ({"max_steps": 0}, "config", "algorithm.max_steps"),
+        ({"seed": 2**40}, "config", "algorithm.seed: must be from 0 to"),
+        ({"split": "dev"}, "config", "algorithm.split"),
         ({"betta": 0.1}, "config.algorithm.betta", "unknown field"),
         ({"beta": "high"}, "config.algorithm.beta", "config.algorithm.beta"),
         ({"max_steps": 10**9}, "config", "algorithm.max_steps: 1000000000 is over the limit of 100000"),

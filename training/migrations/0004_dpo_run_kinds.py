@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("training", "0002_task_scoring_job"),
+        ("training", "0003_liveagreement"),
     ]
 
     operations = [

@@ -199,6 +199,13 @@ PREFLAB_REWARD_SERVER_URL = os.environ.get("PREFLAB_REWARD_SERVER_URL", "http://
 # Spot checks score through this reward server when set (else in-process), with this token.
 PREFLAB_RM_SERVER_URL = os.environ.get("PREFLAB_RM_SERVER_URL", "")
 PREFLAB_RM_SERVER_TOKEN = os.environ.get("PREFLAB_RM_SERVER_TOKEN", "")
+# Experiment trackers TRL runs also report to (training/tracking.py): "none", or any of "tensorboard",
+# "mlflow" (comma-separated). PrefLab's own run curves are written either way.
+PREFLAB_REPORT_TO = env_list("PREFLAB_REPORT_TO", "none")
+# MLflow tracking URI (a server, or a store URI); empty: a local file store at $PREFLAB_DATA_DIR/mlruns.
+PREFLAB_MLFLOW_TRACKING_URI = os.environ.get("PREFLAB_MLFLOW_TRACKING_URI", "")
+# TensorBoard event files (one folder per run); empty: $PREFLAB_DATA_DIR/tensorboard.
+PREFLAB_TENSORBOARD_DIR = os.environ.get("PREFLAB_TENSORBOARD_DIR", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

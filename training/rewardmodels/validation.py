@@ -8,16 +8,15 @@ The test split stays untouched until the evaluation after training (``training.r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from training.datasets.reader import preference_rows, read_snapshot_split
 from training.rm_encoding import PairEncoder, tokenize_pairs
 
-if TYPE_CHECKING:
-    from training.rewardmodels.trainer import RewardRunConfig
+# ``cfg`` below is a ``training.rewardmodels.trainer.RewardRunConfig`` (not imported: the trainer imports this).
 
 
-def evaluation_args(cfg: RewardRunConfig, *, has_validation: bool) -> dict[str, Any]:
+def evaluation_args(cfg: Any, *, has_validation: bool) -> dict[str, Any]:
     """``TrainingArguments`` for evaluation on the validation split during training, and for keeping the best
     checkpoint (written only when the metric improves: ``save_strategy="best"``, model weights only)."""
     if cfg.eval_strategy == "no" or not has_validation:
@@ -37,7 +36,7 @@ def evaluation_args(cfg: RewardRunConfig, *, has_validation: bool) -> dict[str, 
     return args
 
 
-def validation_dataset(artifact_dir: str | Path, encoder: PairEncoder, cfg: RewardRunConfig):
+def validation_dataset(artifact_dir: str | Path, encoder: PairEncoder, cfg: Any):
     """The snapshot's validation pairs, encoded as training encodes (None when there are none), and their
     encoding report."""
     from datasets import Dataset

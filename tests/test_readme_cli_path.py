@@ -124,7 +124,7 @@ def test_readme_cli_path_runs_verbatim_on_a_fresh_clone(tmp_path, hh_rlhf_path):
     assert ["engineer", "engineer"] in state["members"]
     assert state["votes"] > 1000  # --prior-judgments: every imported pair carries its recorded vote
     snapshot_id, status, counts = state["snapshot"]
-    assert status == "succeeded" and counts["rows"] > 1000
+    assert status == "succeeded" and counts["rows_total"] > 1000 and counts["rows"]["validation"] > 0
     rm_id, version, active = state["rm"]
     assert version == 1 and active and state["promotions"] == 1
     run_status, selection = state["run"]

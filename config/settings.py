@@ -171,6 +171,8 @@ PREFLAB_MAX_SEQUENCE_TOKENS = int(os.environ.get("PREFLAB_MAX_SEQUENCE_TOKENS", 
 PREFLAB_MAX_POLICY_PROMPTS = int(os.environ.get("PREFLAB_MAX_POLICY_PROMPTS", "100000"))
 PREFLAB_MAX_TRAINING_EXAMPLES = int(os.environ.get("PREFLAB_MAX_TRAINING_EXAMPLES", "10000000"))
 PREFLAB_MAX_BATTLE_OVERLAP = int(os.environ.get("PREFLAB_MAX_BATTLE_OVERLAP", "100"))
+# Policy runs in one battle of finished runs (each adds a model: tasks grow with the square of the count).
+PREFLAB_MAX_BATTLE_RUNS = int(os.environ.get("PREFLAB_MAX_BATTLE_RUNS", "8"))
 # Server paths an import API `source` may name (after symlinks are resolved); comma-separated. Not the
 # artifact directory: it holds every project's snapshots.
 PREFLAB_IMPORT_ROOTS = [
@@ -197,6 +199,13 @@ PREFLAB_REWARD_SERVER_URL = os.environ.get("PREFLAB_REWARD_SERVER_URL", "http://
 # Spot checks score through this reward server when set (else in-process), with this token.
 PREFLAB_RM_SERVER_URL = os.environ.get("PREFLAB_RM_SERVER_URL", "")
 PREFLAB_RM_SERVER_TOKEN = os.environ.get("PREFLAB_RM_SERVER_TOKEN", "")
+# Experiment trackers TRL runs also report to (training/tracking.py): "none", or any of "tensorboard",
+# "mlflow" (comma-separated). PrefLab's own run curves are written either way.
+PREFLAB_REPORT_TO = env_list("PREFLAB_REPORT_TO", "none")
+# MLflow tracking URI (a server, or a store URI); empty: a local file store at $PREFLAB_DATA_DIR/mlruns.
+PREFLAB_MLFLOW_TRACKING_URI = os.environ.get("PREFLAB_MLFLOW_TRACKING_URI", "")
+# TensorBoard event files (one folder per run); empty: $PREFLAB_DATA_DIR/tensorboard.
+PREFLAB_TENSORBOARD_DIR = os.environ.get("PREFLAB_TENSORBOARD_DIR", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

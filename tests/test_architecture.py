@@ -206,6 +206,7 @@ ENV_READS_ALLOWED = {
     "rewardsvc/verl.py",  # runs inside verl's workers, without Django
     "demo/pipeline.py",  # sets the demo's token variable for the policy run it starts
     "demo/server.py",  # passes the environment to a child process
+    "training/tracking.py",  # sets transformers' TensorBoard / MLflow variables for one run, then restores them
 }
 
 

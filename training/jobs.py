@@ -35,6 +35,8 @@ EXECUTORS: dict[str, str | Executor] = {
     RunKind.PPO: "training.policy.executors.execute_ppo_run",
     RunKind.GRPO: "training.policy.executors.execute_grpo_run",
     RunKind.RLOO: "training.policy.executors.execute_rloo_run",
+    RunKind.DPO: "training.policy.dpo_executor.execute_dpo_run",
+    RunKind.BATTLE: "training.policy.battle_runs.execute_battle_run",
 }
 
 #: Lines kept in ``TrainingRun.log_tail``.

@@ -125,6 +125,8 @@ class RunKind(models.TextChoices):
     PPO = "ppo", "PPO"
     GRPO = "grpo", "GRPO"
     RLOO = "rloo", "RLOO"
+    DPO = "dpo", "DPO"
+    BATTLE = "battle", "Policy battle"
 
 
 class TrainingRun(models.Model):

@@ -14,29 +14,47 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-#: Reward-model trainer logs kept as run metrics (same names as TRL's).
-REWARD_METRICS = {k: k for k in ("loss", "accuracy", "margin", "learning_rate", "grad_norm", "mean_reward")}
+#: Reward-model trainer logs kept as run metrics (same names as TRL's; evaluation on the validation split
+#: during training logs the same numbers with an ``eval_`` prefix).
+REWARD_METRICS = {
+    k: k
+    for k in ("loss", "accuracy", "margin", "learning_rate", "grad_norm", "mean_reward")
+    + ("eval_loss", "eval_accuracy", "eval_margin", "eval_mean_reward")
+}
+
+#: Parameters from which ``activation_checkpointing="auto"`` turns checkpointing on (on a GPU only).
+LARGE_MODEL_PARAMETERS = 1_000_000_000
 
 
-def local_run_args(*, seed: int) -> dict[str, Any]:
-    """``TrainingArguments`` shared by our TRL configs: seeded; no checkpoints, hub or external loggers; no
-    tqdm (progress goes to the run row); no dataloader workers; bf16 mixed precision where the GPU supports
-    it, else fp32 (on CPU bf16 autocast is slower than fp32 and changes the numbers); no activation
-    checkpointing (our models are small: it would only cost time)."""
+def activation_checkpointing_for(setting: bool | None, *, parameters: int, gpu: bool) -> bool:
+    """Recompute activations in the backward pass to save memory? ``None`` (auto): only for a large model
+    (>= ``LARGE_MODEL_PARAMETERS``) on a GPU, where memory is what limits the batch; on CPU or for a small
+    model it only costs time (one more forward per step). ``True`` / ``False`` force it."""
+    if setting is not None:
+        return setting
+    return gpu and parameters >= LARGE_MODEL_PARAMETERS
+
+
+def local_run_args(*, seed: int, tracking=None, activation_checkpointing: bool = False) -> dict[str, Any]:
+    """``TrainingArguments`` shared by our TRL configs: seeded; no checkpoints or hub; no tqdm (progress goes
+    to the run row); no dataloader workers; bf16 mixed precision where the GPU supports it, else fp32 (on CPU
+    bf16 autocast is slower than fp32 and changes the numbers); activation checkpointing off unless asked
+    (``activation_checkpointing_for``: TRL's configs turn it on by default, which for our small models only
+    costs time). External trackers only when ``tracking`` (``training.tracking.Tracking``) names some."""
     import torch
 
     gpu = torch.cuda.is_available()
     return {
         "save_strategy": "no",
         "eval_strategy": "no",
-        "report_to": "none",
         "seed": seed,
         "data_seed": seed,
         "bf16": gpu and torch.cuda.is_bf16_supported(),
-        "activation_checkpointing": False,
+        "activation_checkpointing": activation_checkpointing,
         "use_cpu": not gpu,
         "dataloader_num_workers": 0,
         "disable_tqdm": True,
+        **(tracking.trainer_args() if tracking is not None else {"report_to": "none"}),
     }
 
 
@@ -58,6 +76,10 @@ def progress_callback(
 
         def on_step_end(self, args, state, control, **kwargs):
             reporter.progress(state.global_step, state.max_steps)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            # Early stopping ends before max_steps: the last step is then the total (and always written).
+            reporter.progress(state.global_step, state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             values = {

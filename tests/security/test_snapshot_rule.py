@@ -78,6 +78,16 @@ def test_api_policy_run_refuses_a_snapshot_with_a_hidden_project(world, mixed):
     )
 
 
+def test_api_dpo_run_refuses_a_snapshot_with_a_hidden_project(world, mixed):
+    body = {"kind": "dpo", "base_model": "tiny-lm", "snapshot_id": mixed.pk, "config": {}}
+    resp = _api(world).post(reverse("policy-run-list"), body, content_type="application/json")
+    assert resp.status_code == 404, resp.content
+    assert not TrainingRun.objects.filter(kind="dpo").exists()
+    body["snapshot_id"] = world.snapshot.pk
+    ok = _api(world).post(reverse("policy-run-list"), body, content_type="application/json")
+    assert ok.status_code == 202, ok.content
+
+
 def test_run_launch_form_refuses_a_snapshot_with_a_hidden_project(world, mixed):
     before = TrainingRun.objects.count()
     resp = _page(world).post(

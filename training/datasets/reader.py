@@ -39,3 +39,19 @@ def preference_rows(rows: list[dict], meta: list[dict]) -> tuple[list[dict], lis
 
     kept = [i for i, m in enumerate(meta) if label_type(m) == "pref"]
     return [rows[i] for i in kept], [meta[i] for i in kept], len(rows) - len(kept)
+
+
+def split_has_preferences(artifact_dir: str | Path, split: str) -> bool:
+    """Whether a ready snapshot's split holds at least one preference row (what DPO and SFT learn from).
+
+    Reads the meta file only up to the first preference row; a split without meta rows counts every row
+    as a preference, as ``read_snapshot_split`` does."""
+    root = Path(artifact_dir)
+    rows, meta = root / "trl" / f"{split}.jsonl", root / "meta" / f"{split}.jsonl"
+    if not rows.exists():
+        return False
+    if not meta.exists() or meta.stat().st_size == 0:
+        with rows.open(encoding="utf-8") as fh:
+            return any(line.strip() for line in fh)
+    with meta.open(encoding="utf-8") as fh:
+        return any(line.strip() and label_type(json.loads(line)) == "pref" for line in fh)

@@ -1,6 +1,7 @@
 """Policy-loop API for ML engineers (token scope ``train``; engineer or admin): create SFT / PPO / GRPO /
-RLOO runs (202, queued on the ``training`` queue), list them, read one with its live extras (sample
-responses, failure-detector warnings, evaluation-gate verdict), and export a PPO run to OpenRLHF.
+RLOO / DPO runs (202, queued on the ``training`` queue), list them, read one with its live extras (sample
+responses, failure-detector warnings, evaluation-gate verdict), start a battle among finished policy runs of
+one SFT model, and export a PPO run to OpenRLHF.
 
 Status, progress, metric series, cancel and retry are the generic run routes (``training-run-*``).
 """
@@ -29,7 +30,7 @@ from training.policy.selectors import (
     policy_version_of_run,
     spot_check_counts,
 )
-from training.policy.services import policy_openrlhf_export, policy_run_create
+from training.policy.services import policy_battle_create, policy_openrlhf_export, policy_run_create
 from training.rewardmodels.api import RunOutputSerializer
 
 
@@ -104,6 +105,29 @@ class PolicyRunListCreateApi(PolicyApi, ListAPIView):
                 seed=v["seed"],
                 user=request.user,
             )
+        except ValidationError as exc:
+            return _validation_error(exc)
+        return Response(RunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PolicyBattleCreateApi(PolicyApi):
+    """Start a battle among finished policy runs (PPO, GRPO, RLOO, DPO) of one SFT model: a run of kind
+    ``battle`` (202) that writes one blind battle project with every policy, the SFT model and (when known)
+    the base model. ``config``: ``{"prompts": {"source": "held_out" | "list", "items": [...]},
+    "battle": {...}, "reward": {...}}`` (docs/policy-loop.md). Runs of different SFT models: 400 naming
+    ``run_ids``."""
+
+    class InputSerializer(serializers.Serializer):
+        run_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False)
+        config = serializers.DictField(required=False, default=dict)
+
+    @extend_schema(request=InputSerializer, responses={202: RunOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        try:
+            run = policy_battle_create(run_ids=v["run_ids"], config=v["config"], user=request.user)
         except ValidationError as exc:
             return _validation_error(exc)
         return Response(RunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -1,5 +1,5 @@
-"""API routes of the policy loop (SFT / PPO / GRPO / RLOO runs, the evaluation gate, OpenRLHF export, the
-policy registry and its promotion gate)."""
+"""API routes of the policy loop (SFT / PPO / GRPO / RLOO / DPO runs, battles among finished runs, the
+evaluation gate, OpenRLHF export, the policy registry and its promotion gate)."""
 
 from django.urls import path
 
@@ -8,6 +8,7 @@ from training.policy import api, registry_api
 urlpatterns = [
     path("policy-runs/", api.PolicyRunListCreateApi.as_view(), name="policy-run-list"),
     path("policy-runs/<int:run_id>/", api.PolicyRunDetailApi.as_view(), name="policy-run-detail"),
+    path("policy-battles/", api.PolicyBattleCreateApi.as_view(), name="policy-battle-create"),
     path(
         "policy-runs/<int:run_id>/openrlhf/",
         api.PolicyRunOpenRLHFApi.as_view(),

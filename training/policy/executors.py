@@ -14,6 +14,7 @@ from typing import Any
 
 from training.jobs import RunReporter
 from training.models import RunKind, TrainingRun
+from training.tracking import tracking_for
 from training.trl_runs import artifact_dir_build, progress_callback
 
 #: Rollouts per step written to ``rollouts.jsonl`` and sent to the spot-check queue.
@@ -24,6 +25,16 @@ def _output_root(run: TrainingRun) -> Path:
     from django.conf import settings
 
     return Path(run.output_dir or Path(settings.ARTIFACT_DIR) / "policies" / f"run-{run.pk}")
+
+
+def _tracking(run: TrainingRun):
+    """TensorBoard / MLflow for a TRL policy run (``PREFLAB_REPORT_TO``), named ``<kind>-run-<id>``."""
+    return tracking_for(
+        kind=run.kind,
+        run_id=run.pk,
+        project=run.project.name if run.project else "",
+        tags={"preflab.base_model": run.base_model},
+    )
 
 
 def execute_sft_run(run: TrainingRun, reporter: RunReporter) -> dict[str, Any]:
@@ -56,6 +67,7 @@ def execute_sft_run(run: TrainingRun, reporter: RunReporter) -> dict[str, Any]:
             seed=run.seed,
             output_dir=tmp,
             callbacks=[progress_callback(reporter, SFT_METRICS)],
+            tracking=_tracking(run),
         )
     reporter.log(f"SFT done: {out['steps']} steps, loss {out['train_loss']:.4f}; saved to {root}")
     return {
@@ -278,6 +290,7 @@ def _execute_group_rl(run: TrainingRun, reporter: RunReporter, algorithm: str) -
             seed=run.seed,
             output_dir=tmp,
             callbacks=[callback],
+            tracking=_tracking(run),
         )
     history = live.history
     summary = {

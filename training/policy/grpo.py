@@ -15,6 +15,7 @@ from typing import Any
 
 from training.configs import parse_config
 from training.policy.rewards import RewardFn, as_trl_reward
+from training.tracking import Tracking, tracking_env
 from training.trl_runs import local_run_args
 
 #: TRL log keys -> PrefLab metric names (the same names PPO logs, so plots and detectors work for both).
@@ -70,7 +71,7 @@ class GroupRLConfig:
         return asdict(self)
 
 
-def build_trl_config(algorithm: str, cfg: GroupRLConfig, *, output_dir: str, seed: int):
+def build_trl_config(algorithm: str, cfg: GroupRLConfig, *, output_dir: str, seed: int, tracking=None):
     """The TRL ``GRPOConfig`` / ``RLOOConfig`` for our config (with our local-run defaults)."""
     from trl import GRPOConfig, RLOOConfig
 
@@ -87,7 +88,7 @@ def build_trl_config(algorithm: str, cfg: GroupRLConfig, *, output_dir: str, see
         epsilon=cfg.epsilon,
         num_iterations=cfg.num_iterations,
         logging_steps=cfg.logging_steps,
-        **local_run_args(seed=seed),
+        **local_run_args(seed=seed, tracking=tracking),
     )
 
 
@@ -101,8 +102,10 @@ def train_group_rl(
     seed: int,
     output_dir: str | Path,
     callbacks: list | None = None,
+    tracking: Tracking | None = None,
 ) -> dict[str, Any]:
-    """Train ``model_dir`` with TRL's GRPO or RLOO trainer on ``prompts`` and save it to ``output_dir``."""
+    """Train ``model_dir`` with TRL's GRPO or RLOO trainer on ``prompts`` and save it to ``output_dir``;
+    ``tracking`` (``training.tracking``) also reports to TensorBoard / MLflow."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOTrainer, RLOOTrainer
@@ -122,17 +125,18 @@ def train_group_rl(
 
     rows = [{"prompt": [{"role": "user", "content": cut(p)}] if conversational else cut(p)} for p in prompts]
     trainer_cls = GRPOTrainer if algorithm == "grpo" else RLOOTrainer
-    trainer = trainer_cls(
-        model=AutoModelForCausalLM.from_pretrained(model_dir),
-        reward_funcs=as_trl_reward(reward_fn),
-        args=build_trl_config(algorithm, cfg, output_dir=str(output_dir), seed=seed),
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
-        callbacks=callbacks or [],
-    )
-    t0 = time.monotonic()
-    trainer.train()
-    seconds = time.monotonic() - t0
+    with tracking_env(tracking):
+        trainer = trainer_cls(
+            model=AutoModelForCausalLM.from_pretrained(model_dir),
+            reward_funcs=as_trl_reward(reward_fn),
+            args=build_trl_config(algorithm, cfg, output_dir=str(output_dir), seed=seed, tracking=tracking),
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            callbacks=callbacks or [],
+        )
+        t0 = time.monotonic()
+        trainer.train()
+        seconds = time.monotonic() - t0
     out = Path(output_dir)
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))

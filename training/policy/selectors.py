@@ -1,4 +1,4 @@
-"""Reads of the policy loop: policy runs a user may see, a run's live state (metrics, samples, warnings),
+"""Reads of the policy loop: policy runs (and battles among them) a user may see, a run's live state (metrics, samples, warnings),
 and the evaluation gate's verdicts (the RM's opinion next to the humans' leaderboard of the battle)."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from django.db.models import QuerySet
 from training.models import RunKind, TrainingRun
 from training.runs import run_list, run_live_state
 
-POLICY_KINDS = (RunKind.SFT, RunKind.PPO, RunKind.GRPO, RunKind.RLOO)
+POLICY_KINDS = (RunKind.SFT, RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.DPO)
+#: Kinds listed with the policy runs: the policies and the battles among finished ones.
+LISTED_KINDS = (*POLICY_KINDS, RunKind.BATTLE)
 
 #: Metrics plotted on the run page, in groups (one chart per group).
 CHART_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -22,12 +24,18 @@ CHART_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "length": ("Response length (tokens)", ("response_length_mean",)),
     "diversity": ("Diversity (distinct-1, distinct-2)", ("distinct_1", "distinct_2")),
     "loss": ("Loss", ("loss", "policy_loss")),
-    "token_accuracy": ("Token accuracy (SFT)", ("token_accuracy",)),
+    "token_accuracy": ("Token accuracy (SFT; DPO: chosen answers)", ("token_accuracy",)),
+    "dpo_rewards": (
+        "DPO implicit reward: beta x log-ratio to the reference (chosen, rejected, margin)",
+        ("rewards_chosen", "rewards_rejected", "rewards_margins"),
+    ),
+    "dpo_accuracy": ("DPO: share of pairs the implicit reward ranks right", ("rewards_accuracies",)),
+    "logps": ("DPO: log-probability of the chosen and rejected answers", ("logps_chosen", "logps_rejected")),
 }
 
 
 def policy_run_list(*, projects=None, kind: str | None = None) -> QuerySet[TrainingRun]:
-    qs = run_list(projects=projects).filter(kind__in=POLICY_KINDS)
+    qs = run_list(projects=projects).filter(kind__in=LISTED_KINDS)
     if kind:
         qs = qs.filter(kind=kind)
     return qs

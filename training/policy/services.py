@@ -1,5 +1,5 @@
-"""Writes of the policy loop: create (and enqueue) SFT / PPO / GRPO / RLOO runs, and keep a running policy
-run's live extras (sample responses, failure-detector warnings) in ``TrainingRun.summary``."""
+"""Writes of the policy loop: create (and enqueue) SFT / PPO / GRPO / RLOO / DPO runs and battles among
+finished policy runs, and keep a running policy run's live extras (sample responses, failure-detector warnings) in ``TrainingRun.summary``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from training.limits import work_limits_check
 from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun, check_seed
 from training.policy.spec import PolicyRunSpec, RewardSource, algorithm_config
 
-POLICY_KINDS = (RunKind.SFT, RunKind.PPO, RunKind.GRPO, RunKind.RLOO)
+POLICY_KINDS = (RunKind.SFT, RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.DPO)
 #: Sample-response steps kept in the run summary for the run page.
 SAMPLE_STEPS_KEPT = 5
 
@@ -41,7 +41,10 @@ def policy_run_create(
     """Validate a policy run's spec, create the queued run and send it to the ``training`` queue.
 
     ``base_model`` is the model to start from: the pretrained model for SFT, the SFT model (which is also the
-    frozen reference) for PPO / GRPO / RLOO."""
+    frozen reference) for PPO / GRPO / RLOO, and the start model (by default also the reference) for DPO.
+
+    A DPO run needs a ready snapshot whose ``algorithm.split`` holds preference rows (ties and both-bad rows
+    teach no preference): anything else is refused here, naming ``snapshot``, before a row is written."""
     if kind not in POLICY_KINDS:
         raise ValidationError({"kind": f"not a policy run kind: {kind!r}"})
     if not base_model:
@@ -56,6 +59,9 @@ def policy_run_create(
     except ConfigError as exc:
         raise ValidationError(exc.prefixed("config.algorithm")) from exc
     prompts = spec.prompts
+    algo_errors = algo.errors() if hasattr(algo, "errors") else []
+    if algo_errors:
+        raise ValidationError({"config": algo_errors})
     work_limits_check("algorithm", algo)
     work_limits_check("prompts", prompts)
     work_limits_check("battle", spec.battle)
@@ -71,6 +77,8 @@ def policy_run_create(
             )
         if algo.source == "demonstrations" and not Path(algo.demonstrations_path).is_file():
             raise ValidationError({"config": f"demonstrations file not found: {algo.demonstrations_path}"})
+    elif kind == RunKind.DPO:
+        _check_preference_snapshot(snapshot, algo.split)
     else:
         if prompts.source == "project" and project is None:
             raise ValidationError({"project": "prompts from the project need a project"})
@@ -78,8 +86,8 @@ def policy_run_create(
             raise ValidationError({"snapshot": "prompts from a snapshot need a snapshot"})
         if prompts.source == "list" and not prompts.items:
             raise ValidationError({"config": "prompts.items is empty"})
-        if spec.reward.type == "http" and not spec.reward.url:
-            raise ValidationError({"config": "reward.url is required for an HTTP reward"})
+    if kind != RunKind.SFT and spec.reward.type == "http" and not spec.reward.url:
+        raise ValidationError({"config": "reward.url is required for an HTTP reward"})
     if spec.reward.token:
         raise ValidationError(
             {"config": "do not store tokens in a run; use reward.token_env (an env var name)"}
@@ -102,6 +110,24 @@ def policy_run_create(
     if enqueue:
         jobs.run_enqueue(run_id=run.pk)
     return run
+
+
+def _check_preference_snapshot(snapshot: DatasetSnapshot | None, split: str) -> None:
+    """A DPO run's snapshot: given, ready (checked by the caller) and with preference rows in ``split``."""
+    from training.datasets.reader import split_has_preferences
+
+    if snapshot is None:
+        raise ValidationError(
+            {"snapshot": "a DPO run learns from a snapshot's preference pairs: pick a snapshot"}
+        )
+    labels = (snapshot.class_balance or {}).get("label_type") or {}
+    if labels.get("pref") == 0 or not split_has_preferences(snapshot.artifact_dir, split):
+        raise ValidationError(
+            {
+                "snapshot": f"snapshot {snapshot} has no preference rows in its {split} split (only ties or "
+                "both-bad rows, or none): DPO has no pair to learn from"
+            }
+        )
 
 
 #: The environment variables an HTTP reward may send as its bearer token: a run must not be able to send
@@ -190,3 +216,115 @@ def policy_openrlhf_export(
         "prompt_data": str(prompt_path),
         "prompts": len(train),
     }
+
+
+#: Run kinds a battle compares (policies; their common SFT model joins as "sft").
+BATTLE_POLICY_KINDS = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.DPO)
+
+
+@transaction.atomic
+def policy_battle_create(
+    *, run_ids: list[int], config: dict[str, Any] | None = None, user=None, enqueue: bool = True
+) -> TrainingRun:
+    """Validate and queue a battle among finished policy runs of one SFT model (a run of kind ``battle``).
+
+    Refused with a ``ValidationError`` naming ``run_ids`` when there are fewer than two distinct runs, more
+    than ``PREFLAB_MAX_BATTLE_RUNS``, a run that the user cannot see, is not a succeeded PPO / GRPO / RLOO /
+    DPO run, or when the runs start from different SFT models; naming ``config`` for a bad config, no common
+    prompt, or a reward the battle cannot use."""
+    from training.policy.selectors import policy_run_list
+    from training.policy.spec import BATTLE_PROMPT_SOURCES, PolicyBattleSpec
+
+    ids = list(dict.fromkeys(run_ids))
+    if len(ids) < 2:
+        raise ValidationError({"run_ids": "a battle compares at least two policy runs"})
+    if len(ids) > settings.PREFLAB_MAX_BATTLE_RUNS:
+        raise ValidationError(
+            {
+                "run_ids": f"run_ids: {len(ids)} runs is over the limit of {settings.PREFLAB_MAX_BATTLE_RUNS} "
+                "(PREFLAB_MAX_BATTLE_RUNS)"
+            }
+        )
+    try:
+        spec = PolicyBattleSpec.from_dict({**(config or {}), "runs": ids})
+    except ConfigError as exc:
+        raise ValidationError(exc.prefixed("config")) from exc
+    work_limits_check("battle", spec.battle)
+    work_limits_check("prompts", spec.prompts)
+    errors = spec.battle.errors()
+    if spec.prompts.source not in BATTLE_PROMPT_SOURCES:
+        errors.append(f"prompts.source: {spec.prompts.source[:20]!r} is not one of held_out, list")
+    if errors:
+        raise ValidationError({"config": errors})
+    projects = None
+    if user is not None:
+        from annotation.auth import visible_projects
+
+        projects = visible_projects(user)
+    runs = {r.pk: r for r in policy_run_list(projects=projects).filter(pk__in=ids)}
+    for pk in ids:
+        run = runs.get(pk)
+        if run is None or run.kind not in BATTLE_POLICY_KINDS or run.status != JobStatus.SUCCEEDED:
+            raise ValidationError(
+                {"run_ids": f"run {pk} is not a succeeded PPO, GRPO, RLOO or DPO run you can see"}
+            )
+    starts = {runs[pk].base_model for pk in ids}
+    if len(starts) > 1:
+        detail = ", ".join(f"run {pk}: {runs[pk].base_model[:80]}" for pk in ids)
+        raise ValidationError(
+            {
+                "run_ids": f"the runs start from different SFT models ({detail}); a battle compares policies of one"
+            }
+        )
+    spec.prompts.items = _battle_prompts(spec, [runs[pk] for pk in ids])
+    first = runs[ids[0]]
+    _check_battle_reward(spec.reward, first.project, user)
+    run = TrainingRun.objects.create(
+        kind=RunKind.BATTLE,
+        project=first.project,
+        base_model=first.base_model,
+        config=spec.to_dict(),
+        seed=spec.battle.seed,
+        created_by=user if user is not None and user.is_authenticated else None,
+    )
+    if enqueue:
+        jobs.run_enqueue(run_id=run.pk)
+    return run
+
+
+def _battle_prompts(spec, runs: list[TrainingRun]) -> list[str]:
+    """The battle's prompts: the listed ones, or those every run held out of training; at most
+    ``battle.held_out``. None left is a ``ValidationError`` naming ``config``."""
+    if spec.prompts.source == "list":
+        prompts = [p for p in dict.fromkeys(spec.prompts.items) if p.strip()]
+    else:
+        held = [set((r.summary or {}).get("held_out_prompts") or []) for r in runs]
+        first = (runs[0].summary or {}).get("held_out_prompts") or []
+        prompts = [p for p in dict.fromkeys(first) if all(p in h for h in held)]
+    if not prompts:
+        raise ValidationError(
+            {
+                "config": "prompts: no prompt to battle on (the runs share no held-out prompt); pass "
+                '{"prompts": {"source": "list", "items": [...]}}'
+            }
+        )
+    return prompts[: spec.battle.held_out]
+
+
+def _check_battle_reward(reward: RewardSource, project, user) -> None:
+    if reward.token:
+        raise ValidationError(
+            {"config": "do not store tokens in a run; use reward.token_env (an env var name)"}
+        )
+    if reward.type == "http" and not reward.url:
+        raise ValidationError({"config": "reward.url is required for an HTTP reward"})
+    if reward.type == "active":
+        from training.models import RewardModel
+
+        if project is None or not RewardModel.objects.filter(project=project, is_active=True).exists():
+            raise ValidationError(
+                {
+                    "config": "reward: the runs' project has no active reward model; pick one (registry) or a rule"
+                }
+            )
+    _check_reward_access(reward, user)

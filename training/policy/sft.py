@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from training.configs import parse_config
+from training.tracking import Tracking, tracking_env
 from training.trl_runs import local_run_args
 
 
@@ -105,7 +106,7 @@ def to_trl_rows(demos: list[dict], *, conversational: bool) -> list[dict]:
     return rows
 
 
-def build_sft_config(cfg: SFTRunConfig, *, output_dir: str, seed: int):
+def build_sft_config(cfg: SFTRunConfig, *, output_dir: str, seed: int, tracking=None):
     """TRL ``SFTConfig``: completion-only loss, with our local-run defaults."""
     from trl import SFTConfig
 
@@ -121,7 +122,7 @@ def build_sft_config(cfg: SFTRunConfig, *, output_dir: str, seed: int):
         warmup_steps=cfg.warmup_steps,
         weight_decay=cfg.weight_decay,
         logging_steps=cfg.logging_steps,
-        **local_run_args(seed=seed),
+        **local_run_args(seed=seed, tracking=tracking),
     )
 
 
@@ -133,8 +134,10 @@ def train_sft(
     seed: int,
     output_dir: str | Path,
     callbacks: list | None = None,
+    tracking: Tracking | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune ``base_model`` on demonstrations and save it (with tokenizer) to ``output_dir``."""
+    """Fine-tune ``base_model`` on demonstrations and save it (with tokenizer) to ``output_dir``; ``tracking``
+    (``training.tracking``) also reports to TensorBoard / MLflow."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTTrainer
@@ -150,16 +153,17 @@ def train_sft(
     dataset = Dataset.from_list(to_trl_rows(demonstrations, conversational=conversational))
     model = AutoModelForCausalLM.from_pretrained(base_model)
     out = Path(output_dir)
-    trainer = SFTTrainer(
-        model=model,
-        args=build_sft_config(cfg, output_dir=str(out), seed=seed),
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        callbacks=callbacks or [],
-    )
-    t0 = time.monotonic()
-    train_out = trainer.train()
-    seconds = time.monotonic() - t0
+    with tracking_env(tracking):
+        trainer = SFTTrainer(
+            model=model,
+            args=build_sft_config(cfg, output_dir=str(out), seed=seed, tracking=tracking),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=callbacks or [],
+        )
+        t0 = time.monotonic()
+        train_out = trainer.train()
+        seconds = time.monotonic() - t0
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
     (out / "preflab_sft.json").write_text(

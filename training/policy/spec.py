@@ -1,7 +1,8 @@
 """The JSON stored in ``TrainingRun.config`` for policy runs, and how its parts are resolved.
 
 ``{"algorithm": {...}, "reward": {...}, "prompts": {...}, "battle": {...}, "critic_model": ""}`` where
-``algorithm`` holds the fields of ``SFTRunConfig`` (sft), ``PPOConfig`` (ppo) or ``GroupRLConfig`` (grpo/rloo).
+``algorithm`` holds the fields of ``SFTRunConfig`` (sft), ``PPOConfig`` (ppo), ``GroupRLConfig`` (grpo/rloo)
+or ``DPORunConfig`` (dpo). ``PolicyBattleSpec`` is the config of a battle among finished policy runs.
 """
 
 from __future__ import annotations
@@ -13,13 +14,20 @@ from typing import Any
 
 from training.configs import parse_config
 from training.policy.battle import BattleConfig
+from training.policy.dpo import DPORunConfig
 from training.policy.grpo import GroupRLConfig
 from training.policy.ppo import PPOConfig
 from training.policy.rewards import RewardFn, reward_from_spec
 from training.policy.sft import SFTRunConfig
 
 RULE_PARAMS = ("keyword", "cap", "target", "scale")
-ALGORITHM_CONFIGS = {"sft": SFTRunConfig, "ppo": PPOConfig, "grpo": GroupRLConfig, "rloo": GroupRLConfig}
+ALGORITHM_CONFIGS = {
+    "sft": SFTRunConfig,
+    "ppo": PPOConfig,
+    "grpo": GroupRLConfig,
+    "rloo": GroupRLConfig,
+    "dpo": DPORunConfig,
+}
 
 
 def algorithm_config(kind: str, data: dict[str, Any] | None):
@@ -79,6 +87,40 @@ class PolicyRunSpec:
         """Typed parse of the whole spec, its sub-configs included (``algorithm`` stays a dict here: its
         shape depends on the run kind)."""
         return parse_config(cls, data, what="policy run config")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+BATTLE_PROMPT_SOURCES = ("held_out", "list")
+
+
+@dataclass
+class BattlePrompts:
+    """The prompts every model answers."""
+
+    source: str = "held_out"
+    """``held_out``: the prompts every run kept out of its training (the intersection of the runs'
+    ``held_out_prompts``), or ``list``: ``items``."""
+    items: list[str] = field(default_factory=list)
+    """The prompts when ``source`` is ``list`` (and, on the stored row, the resolved prompts)."""
+
+
+@dataclass
+class PolicyBattleSpec:
+    """Config of a battle run: which runs, which prompts, how answers are generated and scored."""
+
+    runs: list[int] = field(default_factory=list)
+    """The policy runs compared (filled in from the request's ``run_ids``)."""
+    prompts: BattlePrompts = field(default_factory=BattlePrompts)
+    battle: BattleConfig = field(default_factory=BattleConfig)
+    """Generation and project settings; ``held_out`` caps the number of prompts."""
+    reward: RewardSource = field(default_factory=RewardSource)
+    """Scores the answers for the report (default: the project's active reward model)."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PolicyBattleSpec:
+        return parse_config(cls, data, what="battle config")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,6 +7,7 @@ from training.policy import registry_views, views
 urlpatterns = [
     path("policy/", views.policy_list_page, name="policy_list"),
     path("policy/new/", views.policy_create_page, name="policy_create"),
+    path("policy/battle/new/", views.policy_battle_create_page, name="policy_battle_create"),
     path("policy/<int:run_id>/", views.policy_detail_page, name="policy_detail"),
     path("policy/<int:run_id>/live.json", views.policy_live_json, name="policy_live"),
     path("policy/<int:run_id>/cancel/", views.policy_cancel_page, name="policy_cancel"),

@@ -28,7 +28,7 @@ from training.policy.selectors import (
     policy_version_of_run,
     spot_check_counts,
 )
-from training.policy.services import policy_openrlhf_export, policy_run_create
+from training.policy.services import policy_battle_create, policy_openrlhf_export, policy_run_create
 from training.rewardmodels.services import run_cancel
 
 
@@ -110,6 +110,27 @@ def policy_create_page(request):
         messages.error(request, f"Could not start the run: {exc}")
         return redirect("training:policy_list")
     messages.success(request, f"{run.get_kind_display()} run {run.pk} queued on the training queue.")
+    return redirect("training:policy_detail", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def policy_battle_create_page(request):
+    """Start a battle among finished policy runs: ``run_ids`` (comma- or space-separated) and an optional
+    config JSON; errors come back as a message on the list page."""
+    require_engineer(request.user, what="Policy runs")
+    try:
+        raw = (request.POST.get("run_ids") or "").replace(",", " ").split()
+        if not all(part.isdigit() for part in raw):
+            raise ValueError("run_ids: whole numbers separated by commas")
+        config = json.loads(request.POST.get("config") or "{}")
+        if not isinstance(config, dict):
+            raise ValueError("the config must be a JSON object")
+        run = policy_battle_create(run_ids=[int(p) for p in raw], config=config, user=request.user)
+    except (ValidationError, ValueError, RecursionError) as exc:
+        messages.error(request, f"Could not start the battle: {exc}")
+        return redirect("training:policy_list")
+    messages.success(request, f"Battle run {run.pk} queued on the training queue.")
     return redirect("training:policy_detail", run_id=run.pk)
 
 

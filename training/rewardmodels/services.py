@@ -45,6 +45,13 @@ def reward_run_create(
         raise ValidationError(exc.prefixed("config")) from exc
     if cfg.max_length < 8:
         raise ValidationError({"config": "max_length must be at least 8"})
+    for name in ("eval_steps", "early_stopping_patience"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
+            raise ValidationError({"config": f"config.{name}: must be at least 1 (or null)"})
+    if cfg.early_stopping_patience and cfg.eval_strategy == "no":
+        raise ValidationError(
+            {"config": "config.early_stopping_patience: needs eval_strategy 'steps' or 'epoch'"}
+        )
     work_limits_check("config", cfg)
     project = project or snapshot.projects.order_by("pk").first()
     run = TrainingRun.objects.create(

@@ -13,14 +13,22 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from training.configs import parse_config
 from training.datasets.reader import preference_rows, read_snapshot_split
 from training.jobs import RunReporter
 from training.rewardmodels.evaluation import evaluate_and_describe
+from training.rewardmodels.validation import checkpoint_selection, evaluation_args, validation_dataset
 from training.rm_encoding import PairEncoder, tokenize_pairs
-from training.trl_runs import REWARD_METRICS, artifact_dir_build, local_run_args, progress_callback
+from training.tracking import Tracking, tracking_env, tracking_for
+from training.trl_runs import (
+    REWARD_METRICS,
+    activation_checkpointing_for,
+    artifact_dir_build,
+    local_run_args,
+    progress_callback,
+)
 
 
 @dataclass
@@ -65,6 +73,25 @@ class RewardRunConfig:
     max_train_pairs: int | None = None
     """Use only the first N train pairs (quick runs)."""
     eval_batch_size: int = 16
+    eval_strategy: Literal["no", "steps", "epoch"] = "epoch"
+    """Evaluate on the snapshot's validation split during training (``RewardConfig.eval_strategy``): every
+    ``eval_steps`` optimiser steps, after each epoch, or never. The test split is not seen until training is
+    over. A snapshot without validation pairs trains without evaluation (the log says so)."""
+    eval_steps: int | None = None
+    """With ``eval_strategy="steps"``: optimiser steps between evaluations (None: ``logging_steps``)."""
+    keep_best_checkpoint: bool = True
+    """Keep the checkpoint with the best validation ``metric_for_best_model`` and end with it, not with the
+    last step (``load_best_model_at_end``; a checkpoint is written only when the metric improves)."""
+    metric_for_best_model: Literal["accuracy", "loss"] = "accuracy"
+    """Validation metric that picks the best checkpoint and drives early stopping (higher accuracy, lower
+    loss). Ties keep the earlier checkpoint."""
+    early_stopping_patience: int | None = None
+    """Stop once this many evaluations in a row did not improve ``metric_for_best_model`` by more than
+    ``early_stopping_threshold`` (transformers ``EarlyStoppingCallback``); None: train to the end."""
+    early_stopping_threshold: float = 0.0
+    activation_checkpointing: bool | None = None
+    """Recompute activations in the backward pass (memory for time). None (auto): on only for a large model
+    (>= 1B parameters) on a GPU; on CPU and for small models it only costs time."""
     torch_threads: int | None = None
     """``torch.set_num_threads`` in the worker (None: leave torch's default)."""
 
@@ -80,10 +107,23 @@ class RewardRunConfig:
 # --- TRL adapter ---------------------------------------------------------------------------------------------
 
 
-def build_reward_config(cfg: RewardRunConfig, *, output_dir: str, seed: int):
+def build_reward_config(
+    cfg: RewardRunConfig,
+    *,
+    output_dir: str,
+    seed: int,
+    has_validation: bool = False,
+    tracking=None,
+    parameters: int = 0,
+):
     """The TRL ``RewardConfig`` for our config, with our local-run defaults (``training.trl_runs``)."""
+    import torch
     from trl import RewardConfig
 
+    checkpointing = activation_checkpointing_for(
+        cfg.activation_checkpointing, parameters=parameters, gpu=torch.cuda.is_available()
+    )
+    local = local_run_args(seed=seed, tracking=tracking, activation_checkpointing=checkpointing)
     return RewardConfig(
         output_dir=output_dir,
         learning_rate=cfg.learning_rate,
@@ -97,7 +137,7 @@ def build_reward_config(cfg: RewardRunConfig, *, output_dir: str, seed: int):
         weight_decay=cfg.weight_decay,
         lr_scheduler_type=cfg.lr_scheduler_type,
         logging_steps=cfg.logging_steps,
-        **local_run_args(seed=seed),
+        **{**local, **evaluation_args(cfg, has_validation=has_validation)},
     )
 
 
@@ -149,6 +189,9 @@ class TrainedRewardModel:
     train_metrics: dict[str, float]
     """TRL's final train metrics."""
     steps: int
+    selection: dict[str, Any]
+    """How the returned weights were chosen: {"evaluations", "kept_step", "metric", "best_value",
+    "stopped_early", "max_steps"} (``kept_step`` is the last step when nothing was evaluated)."""
     train_seconds: float
     pairs_processed: float
     pairs_per_second: float
@@ -159,6 +202,7 @@ class TrainedRewardModel:
             "data": self.data,
             "train": self.train_metrics,
             "steps": self.steps,
+            "selection": self.selection,
             "train_seconds": self.train_seconds,
             "pairs_per_second": self.pairs_per_second,
             "world_size": self.world_size,
@@ -173,13 +217,16 @@ def train_reward_model(
     seed: int,
     output_dir: str | Path,
     reporter: RunReporter | None = None,
+    tracking: Tracking | None = None,
 ) -> TrainedRewardModel:
-    """Train on a snapshot's train split and save the model + tokenizer to ``output_dir`` (rank 0).
+    """Train on a snapshot's train split (evaluating on its validation split as ``cfg`` says) and save the
+    model + tokenizer to ``output_dir`` (rank 0).
 
     Works without a run (``reporter=None``): the benchmark and ``python -m training.rewardmodels.launch`` use it.
     """
     import torch
     from datasets import Dataset
+    from transformers import EarlyStoppingCallback
     from trl import RewardTrainer
 
     if cfg.torch_threads:
@@ -204,17 +251,46 @@ def train_reward_model(
             f"dropped (too long) {report['dropped']}, ties / both-bad left out {neutral}"
         )
     train_dataset = Dataset.from_dict(cols)
+    eval_dataset, data = None, {"train": report}
+    if cfg.eval_strategy != "no":
+        eval_dataset, data["validation"] = validation_dataset(artifact_dir, encoder, cfg)
+        if eval_dataset is None and reporter:
+            reporter.log("no validation pairs in the snapshot: training without evaluation")
     callbacks = [progress_callback(reporter, REWARD_METRICS)] if reporter else []
-    trainer = RewardTrainer(
-        model=model,
-        args=build_reward_config(cfg, output_dir=str(Path(output_dir) / "trainer"), seed=seed),
-        train_dataset=train_dataset,
-        processing_class=tokenizer,
-        callbacks=callbacks,
+    if eval_dataset is not None and cfg.early_stopping_patience:
+        callbacks.append(
+            EarlyStoppingCallback(
+                early_stopping_patience=cfg.early_stopping_patience,
+                early_stopping_threshold=cfg.early_stopping_threshold,
+            )
+        )
+    args = build_reward_config(
+        cfg,
+        output_dir=str(Path(output_dir) / "trainer"),
+        seed=seed,
+        has_validation=eval_dataset is not None,
+        tracking=tracking,
+        parameters=sum(p.numel() for p in model.parameters()),
     )
-    started = time.perf_counter()
-    result = trainer.train()
-    seconds = time.perf_counter() - started
+    with tracking_env(tracking):
+        trainer = RewardTrainer(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
+        started = time.perf_counter()
+        result = trainer.train()
+        seconds = time.perf_counter() - started
+    selection = checkpoint_selection(trainer.state, args)
+    if reporter and selection["evaluations"]:
+        reporter.log(
+            f"validation: {selection['evaluations']} evaluations; kept step {selection['kept_step']} "
+            f"({selection['metric']} {selection['best_value']:.4f})"
+            + (f"; stopped early at step {int(result.global_step)}" if selection["stopped_early"] else "")
+        )
     trained = trainer.accelerator.unwrap_model(trainer.model)
     if cfg.use_lora:
         trained = trained.merge_and_unload()
@@ -236,9 +312,10 @@ def train_reward_model(
         tokenizer=tokenizer,
         is_main=is_main,
         world_size=world,
-        data={"train": report},
+        data=data,
         train_metrics={k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float)},
         steps=int(result.global_step),
+        selection=selection,
         train_seconds=seconds,
         pairs_processed=pairs_processed,
         pairs_per_second=pairs_processed / seconds,
@@ -265,6 +342,12 @@ def execute_reward_run(run, reporter: RunReporter) -> dict[str, Any]:
             seed=run.seed,
             output_dir=tmp_dir,
             reporter=reporter,
+            tracking=tracking_for(
+                kind="reward",
+                run_id=run.pk,
+                project=run.project.name if run.project else "",
+                tags={"preflab.base_model": run.base_model, "preflab.snapshot_hash": snapshot.content_hash},
+            ),
         )
         reporter.heartbeat()
         reporter.log(f"trained {trained.steps} steps in {trained.train_seconds:.1f}s; evaluating on test")

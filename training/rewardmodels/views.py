@@ -64,9 +64,12 @@ def run_charts_svg(state: dict) -> dict[str, str]:
     series = state["series"]
     pick = lambda *names: {n: series[n] for n in names if n in series}  # noqa: E731
     return {
-        "loss": run_charts.line_chart_svg(pick("loss"), "Training loss"),
-        "accuracy": run_charts.line_chart_svg(pick("accuracy"), "Pairwise accuracy (train batches)"),
-        "margin": run_charts.line_chart_svg(pick("margin"), "Reward margin"),
+        # Validation rows (eval_*, written during training) are drawn beside the train batches' values.
+        "loss": run_charts.line_chart_svg(pick("loss", "eval_loss"), "Loss (train batches, validation)"),
+        "accuracy": run_charts.line_chart_svg(
+            pick("accuracy", "eval_accuracy"), "Pairwise accuracy (train batches, validation)"
+        ),
+        "margin": run_charts.line_chart_svg(pick("margin", "eval_margin"), "Reward margin"),
         "learning_rate": run_charts.line_chart_svg(pick("learning_rate"), "Learning rate"),
     }
 

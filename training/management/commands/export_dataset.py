@@ -49,6 +49,11 @@ class Command(BaseCommand):
         parser.add_argument("--out", help="Write files to this new folder instead of making a snapshot.")
         parser.add_argument("--formats", default=",".join(FORMATS), help="With --out: formats to write.")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--print-id",
+            action="store_true",
+            help="Print only the new snapshot's id on stdout (the summary goes to stderr): SNAPSHOT=$(...).",
+        )
 
     def handle(self, *args, **opts):
         spec = self._spec(opts)
@@ -58,7 +63,7 @@ class Command(BaseCommand):
             if opts["out"]:
                 self._export_to_folder(spec, Path(opts["out"]), opts["formats"], bar)
             else:
-                self._snapshot(spec, opts["name"], bar)
+                self._snapshot(spec, opts["name"], bar, print_id=opts["print_id"])
         finally:
             bar.close()
 
@@ -97,15 +102,20 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown project {value!r}")
         return project.pk
 
-    def _snapshot(self, spec: SnapshotSpec, name: str, bar) -> None:
+    def _snapshot(self, spec: SnapshotSpec, name: str, bar, *, print_id: bool = False) -> None:
         snapshot = snapshot_create(user=None, spec=spec, name=name, enqueue=False)
         snapshot = snapshot_build(snapshot_id=snapshot.pk, progress=bar.update)
         if snapshot.status != JobStatus.SUCCEEDED:
             raise CommandError(f"Snapshot {snapshot} failed: {snapshot.error}")
-        self.stdout.write(
+        summary = (
             f"{snapshot} (id {snapshot.pk}): {snapshot.counts['rows']} rows, hash {snapshot.content_hash}\n"
             f"  {snapshot.artifact_dir}"
         )
+        if print_id:
+            self.stderr.write(summary)
+            self.stdout.write(str(snapshot.pk))
+        else:
+            self.stdout.write(summary)
 
     def _export_to_folder(self, spec: SnapshotSpec, out: Path, formats: str, bar) -> None:
         if out.exists():

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from training import jobs
-from training.models import DatasetSnapshot, TrainingRun
+from training.models import DatasetSnapshot, JobStatus, TrainingRun
 from training.rewardmodels.launch import build_accelerate_command
 from training.rewardmodels.services import reward_run_create
 
@@ -60,3 +60,11 @@ class Command(BaseCommand):
         self.stdout.write(f"run {run.pk}: {run.status} {run.status_reason}".strip())
         if run.summary.get("eval"):
             self.stdout.write(json.dumps(run.summary["eval"], indent=2))
+        if opts["sync"] and run.status != JobStatus.SUCCEEDED:
+            raise CommandError(f"run {run.pk} {run.status}: {run.status_reason}\n{run.log_tail[-2000:]}")
+        if run.summary.get("reward_model_id"):
+            self.stdout.write(
+                f"reward model {run.summary['reward_model_id']} registered as version "
+                f"{run.summary['reward_model_version']}; promote it: manage.py promote_rm "
+                f"{run.summary['reward_model_id']}"
+            )

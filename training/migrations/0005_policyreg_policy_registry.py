@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('annotation', '0011_text_search_trigram_indexes'),
-        ('training', '0003_liveagreement'),
+        ('training', '0004_dpo_run_kinds'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -83,6 +83,7 @@ SCOPE_TABLE: dict[str, dict[str, str]] = {
     "policy-run-list": {"GET": "train", "POST": "train"},
     "policy-run-detail": {"GET": "train"},
     "policy-run-openrlhf": {"POST": "train"},
+    "policy-battle-create": {"POST": "train"},
     "policy-run-register": {"POST": "train"},
     "policy-version-list": {"GET": "train"},
     "policy-version-detail": {"GET": "train"},

@@ -173,6 +173,10 @@ PREFLAB_MAX_TRAINING_EXAMPLES = int(os.environ.get("PREFLAB_MAX_TRAINING_EXAMPLE
 PREFLAB_MAX_BATTLE_OVERLAP = int(os.environ.get("PREFLAB_MAX_BATTLE_OVERLAP", "100"))
 # Policy runs in one battle of finished runs (each adds a model: tasks grow with the square of the count).
 PREFLAB_MAX_BATTLE_RUNS = int(os.environ.get("PREFLAB_MAX_BATTLE_RUNS", "8"))
+PREFLAB_MAX_LORA_RANK = int(os.environ.get("PREFLAB_MAX_LORA_RANK", "256"))
+# Reward-model sweeps: trials per sweep (each one a training run) and trials in flight at once.
+PREFLAB_MAX_SWEEP_TRIALS = int(os.environ.get("PREFLAB_MAX_SWEEP_TRIALS", "64"))
+PREFLAB_MAX_SWEEP_PARALLELISM = int(os.environ.get("PREFLAB_MAX_SWEEP_PARALLELISM", "8"))
 # Server paths an import API `source` may name (after symlinks are resolved); comma-separated. Not the
 # artifact directory: it holds every project's snapshots.
 PREFLAB_IMPORT_ROOTS = [

@@ -152,6 +152,8 @@ SUBDOMAINS = {"datasets": 0, "rewardmodels": 1, "policy": 2}
 SUBDOMAIN_EXCEPTIONS = {
     # the snapshot page offers "train a reward model on it" with the reward run's default config
     ("training.datasets.views", "training.rewardmodels.trainer"),
+    # ... and "sweep reward-model settings on it" with the sweep's default search space
+    ("training.datasets.views", "training.rewardmodels.sweeps.config"),
 }
 
 

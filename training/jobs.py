@@ -167,11 +167,13 @@ def _finish(run_id: int, status: str, reason: str = "", summary: dict | None = N
     return True
 
 
-def run_execute(*, run_id: int) -> None:
+def run_execute(*, run_id: int, executor: Executor | None = None) -> None:
     """Run a queued run in this process: mark it running, call its executor, record the outcome.
 
-    A run that is not queued (already finished, reaped, or running elsewhere) is left alone, so a message
-    redelivered by the broker after a worker crash does nothing.
+    ``executor`` replaces the run kind's own (a sweep trial is a reward run whose executor scores the
+    validation split instead of evaluating on test and registering). A run that is not queued (already
+    finished, reaped, or running elsewhere) is left alone, so a message redelivered by the broker after a
+    worker crash does nothing.
     """
     now = timezone.now()
     claimed = TrainingRun.objects.filter(pk=run_id, status=JobStatus.QUEUED).update(
@@ -185,7 +187,7 @@ def run_execute(*, run_id: int) -> None:
     if run.cancel_requested:
         _finish(run_id, JobStatus.CANCELLED, "cancelled before it started")
         return
-    executor = executor_for(run.kind)
+    executor = executor or executor_for(run.kind)
     if executor is None:
         _finish(run_id, JobStatus.FAILED, f"no executor registered for run kind '{run.kind}'")
         return

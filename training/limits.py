@@ -38,6 +38,9 @@ WORK_LIMITS = {
     "max_examples": "PREFLAB_MAX_TRAINING_EXAMPLES",
     "max_train_pairs": "PREFLAB_MAX_TRAINING_EXAMPLES",
     "overlap_k": "PREFLAB_MAX_BATTLE_OVERLAP",
+    "lora_r": "PREFLAB_MAX_LORA_RANK",
+    "n_trials": "PREFLAB_MAX_SWEEP_TRIALS",  # a reward-model sweep (training.rewardmodels.sweeps)
+    "parallelism": "PREFLAB_MAX_SWEEP_PARALLELISM",
 }
 
 

@@ -104,3 +104,29 @@ def length_bucket_label(lo: float | None, hi: float | None) -> str:
     if hi is None:
         return f">= {lo:g}"
     return f"{lo:g}..{hi:g}"
+
+
+def trials_chart_svg(
+    points: Sequence[Sequence[float]], best: Sequence[Sequence[float]], title: str, x_label: str = "trial"
+) -> str:
+    """A sweep's objective per trial (one dot each, with the value as a tooltip) and the best-so-far line."""
+    every = [(x, y) for x, y in [*points, *best] if y is not None and math.isfinite(y)]
+    if not every:
+        return _frame(title + " (no finished trial yet)", "", 0, 1, x_label)
+    xs, ys = [p[0] for p in every], [p[1] for p in every]
+    fx = _scale(min(xs) - 0.5, max(xs) + 0.5, PAD, W - 8)
+    fy = _scale(min(ys), max(ys), H - PAD, 22)
+    coords = " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in best)
+    body = [f'<polyline fill="none" stroke="{COLOURS[2]}" stroke-width="1.5" points="{coords}"/>']
+    for x, y in points:
+        body.append(
+            f'<circle cx="{fx(x):.1f}" cy="{fy(y):.1f}" r="3.5" fill="{COLOURS[0]}">'
+            f"<title>trial {int(x)}: {y:.4g}</title></circle>"
+        )
+    for i, (name, colour) in enumerate((("trial", COLOURS[0]), ("best so far", COLOURS[2]))):
+        body.append(
+            f'<text x="{W - 10}" y="{30 + 12 * i}" text-anchor="end" font-size="10" fill="{colour}">'
+            f"{escape(name)}</text>"
+        )
+    body.append(f'<text x="{W - 8}" y="{H - PAD + 12}" text-anchor="end" font-size="9">{max(xs):.0f}</text>')
+    return _frame(title, "".join(body), min(ys), max(ys), x_label)

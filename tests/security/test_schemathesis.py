@@ -88,6 +88,8 @@ STATE_RULES: dict[str, set[str]] = {
     "POST /api/v1/runs/": {"snapshot", "config", "config."},
     # succeeded policy runs you can see, of one SFT model, within the cap; config as PolicyBattleSpec (typed)
     "POST /api/v1/policy-battles/": {"run_ids", "config", "config."},
+    # a ready snapshot with validation pairs; the sweep config's ranges and parameters (SweepConfig)
+    "POST /api/v1/reward-sweeps/": {"snapshot", "config", "config."},
     # PPO runs only; a URL Django's URLValidator accepts (the schema's ``uri`` format is looser)
     "POST /api/v1/policy-runs/{run_id}/openrlhf/": {"kind", "reward_server_url"},
     "POST /api/v1/tokens/": {"expires_at", "scopes"},  # in the future; within the calling token's scopes

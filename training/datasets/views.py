@@ -24,6 +24,7 @@ from training.datasets.selectors import (
 from training.datasets.services import snapshot_create
 from training.datasets.spec import SPLIT_NAMES
 from training.models import JobStatus
+from training.rewardmodels.sweeps.config import default_space_json
 from training.rewardmodels.trainer import RewardRunConfig
 
 
@@ -102,5 +103,6 @@ def snapshot_detail_page(request, snapshot_id: int):
             "downloads": downloads,
             "can_train": snapshot.status == JobStatus.SUCCEEDED,
             "defaults": RewardRunConfig(),
+            "space_json": default_space_json(),
         },
     )

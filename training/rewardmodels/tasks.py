@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from training.rewardmodels.services import live_agreements_refresh, retrain_due
+from training.rewardmodels.sweeps import tasks as _sweep_tasks  # noqa: F401  (Celery registers the sweep step)
 from training.rewardmodels.task_scoring import TASK_SCORING_TASK_NAME, task_scoring_run
 
 

@@ -220,6 +220,7 @@ def _path_ids(world: World, spare_token_id: int) -> dict[str, object]:
         token_id=spare_token_id,
         policy_run_id=world.policy_run.pk,
         scoring_job_id=999_999,  # no scoring job in the world: the cancel route answers its JSON 404
+        sweep_id=999_999,  # no reward-model sweep in the world: its routes answer their JSON 404
     )
     return ids
 

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('annotation', '0011_text_search_trigram_indexes'),
-        ('training', '0002_task_scoring_job'),
+        ('training', '0005_policyreg_policy_registry'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -66,6 +66,7 @@ class World:
     reward_model: RewardModel
     sample: ScoredSample
     policy_version: PolicyVersion | None = None
+    sweep_id: int = 0
     annotator_token_id: int = 0
     tokens: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -85,6 +86,7 @@ class World:
             "user_id": self.users["annotator"].pk,
             "policy_run_id": self.policy_run.pk,
             "policy_id": self.policy_version.pk,
+            "sweep_id": self.sweep_id,
         }
 
     def token(self, role: str, scope: str) -> str:
@@ -225,8 +227,15 @@ def build_world(artifact_dir: Path, *, text: str | None = None) -> World:
         artifact_dir=str(artifact_dir / "policy"),
         is_active=True,
     )
+    # A reward-model sweep on the snapshot (a row only: no study, no trials).
+    from training.models import RewardModelSweep
+
+    sweep = RewardModelSweep.objects.create(
+        project=project, snapshot=snapshot, base_model="minilm", study_name=f"security-{project.pk}"
+    )
     annotator_token = make_token(users["annotator"], [TokenScope.ANNOTATE], name="annotator-own")
     return World(
+        sweep_id=sweep.pk,
         annotator_token_id=ApiToken.objects.get(key_hash=ApiToken.hash_key(annotator_token)).pk,
         project=project,
         other_project=other,

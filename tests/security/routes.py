@@ -79,5 +79,10 @@ def route_ids(world) -> dict[str, object]:
         token_pk=world.annotator_token_id,
     )
     # Lead pages' own objects: ids nobody holds (the routes answer 404 to those who may open them).
-    ids.update(import_id=999_999, invite_id=999_999, token="inv_not-a-real-invite", scoring_job_id=999_999)
+    ids.update(
+        import_id=999_999,
+        invite_id=999_999,
+        token="inv_not-a-real-invite",
+        scoring_job_id=999_999,
+    )
     return ids

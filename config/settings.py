@@ -177,6 +177,9 @@ PREFLAB_MAX_LORA_RANK = int(os.environ.get("PREFLAB_MAX_LORA_RANK", "256"))
 # Reward-model sweeps: trials per sweep (each one a training run) and trials in flight at once.
 PREFLAB_MAX_SWEEP_TRIALS = int(os.environ.get("PREFLAB_MAX_SWEEP_TRIALS", "64"))
 PREFLAB_MAX_SWEEP_PARALLELISM = int(os.environ.get("PREFLAB_MAX_SWEEP_PARALLELISM", "8"))
+# Capability gate: items per task set and bootstrap resamples per score (training/policy/capability).
+PREFLAB_MAX_GATE_ITEMS = int(os.environ.get("PREFLAB_MAX_GATE_ITEMS", "1000"))
+PREFLAB_MAX_GATE_BOOTSTRAP = int(os.environ.get("PREFLAB_MAX_GATE_BOOTSTRAP", "10000"))
 # Server paths an import API `source` may name (after symlinks are resolved); comma-separated. Not the
 # artifact directory: it holds every project's snapshots.
 PREFLAB_IMPORT_ROOTS = [

@@ -37,6 +37,7 @@ EXECUTORS: dict[str, str | Executor] = {
     RunKind.RLOO: "training.policy.executors.execute_rloo_run",
     RunKind.DPO: "training.policy.dpo_executor.execute_dpo_run",
     RunKind.BATTLE: "training.policy.battle_runs.execute_battle_run",
+    RunKind.GATE: "training.policy.capability.executor.execute_gate_run",
 }
 
 #: Lines kept in ``TrainingRun.log_tail``.

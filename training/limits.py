@@ -2,8 +2,8 @@
 prompts), so that a few bytes of JSON cannot queue a run that would never end or exhaust a worker's memory.
 
 One table maps each config field, whatever config it sits in (reward, SFT, PPO, GRPO/RLOO, prompt source,
-battle), to the setting that caps it; ``work_limits_check`` is called where a run is created. The settings
-and what a client gets past them are listed in docs/security.md.
+battle, capability gate), to the setting that caps it; ``work_limits_check`` is called where a run is
+created. The settings and what a client gets past them are listed in docs/security.md.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ WORK_LIMITS = {
     "lora_r": "PREFLAB_MAX_LORA_RANK",
     "n_trials": "PREFLAB_MAX_SWEEP_TRIALS",  # a reward-model sweep (training.rewardmodels.sweeps)
     "parallelism": "PREFLAB_MAX_SWEEP_PARALLELISM",
+    "max_items": "PREFLAB_MAX_GATE_ITEMS",  # capability gate: items per task set
+    "bootstrap_samples": "PREFLAB_MAX_GATE_BOOTSTRAP",
 }
 
 

@@ -127,6 +127,7 @@ class RunKind(models.TextChoices):
     RLOO = "rloo", "RLOO"
     DPO = "dpo", "DPO"
     BATTLE = "battle", "Policy battle"
+    GATE = "gate", "Capability gate"
 
 
 class TrainingRun(models.Model):
@@ -444,3 +445,5 @@ class SweepTrial(models.Model):
 
     def __str__(self) -> str:
         return f"sweep {self.sweep_id} trial {self.number}"
+# Models of training subdomains that live in their own packages (Django looks for them here).
+from training.policy.capability.models import CapabilityResult, ModelRole  # noqa: E402, F401

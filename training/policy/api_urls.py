@@ -4,6 +4,7 @@ evaluation gate, OpenRLHF export, the policy registry and its promotion gate).""
 from django.urls import path
 
 from training.policy import api, registry_api
+from training.policy.capability import api as capability_api
 
 urlpatterns = [
     path("policy-runs/", api.PolicyRunListCreateApi.as_view(), name="policy-run-list"),
@@ -44,5 +45,10 @@ urlpatterns = [
         "projects/<int:project_id>/policy/",
         registry_api.ProjectActivePolicyApi.as_view(),
         name="project-active-policy",
+    ),
+    path(
+        "policy-runs/<int:run_id>/capability/",
+        capability_api.CapabilityGateApi.as_view(),
+        name="policy-run-capability",
     ),
 ]

@@ -131,7 +131,8 @@ def _after_policy_training(
     reward_fn,
     model_dir: Path,
 ) -> dict[str, Any]:
-    """Send rollouts to the spot-check signal and run the evaluation gate; returns summary parts."""
+    """Send rollouts to the spot-check signal, run the battle and queue the capability gate (a ``gate`` run
+    of its own, which writes ``summary["capability"]``); returns summary parts."""
     from training.policy.signals import policy_rollouts_sampled
 
     out: dict[str, Any] = {}
@@ -144,7 +145,22 @@ def _after_policy_training(
         close = getattr(reward_fn, "close", None)  # the HTTP reward's connection pool
         if callable(close):
             close()
+    _queue_capability_gate(run, reporter, spec)
     return out
+
+
+def _queue_capability_gate(run: TrainingRun, reporter: RunReporter, spec) -> None:
+    """Queue the capability benchmarks (base / SFT / policy) as a ``gate`` run on the training queue."""
+    from training.policy.capability.services import capability_disabled_record, gate_run_create
+
+    if not spec.gate.enabled:
+        capability_disabled_record(policy_run=run)
+        return
+    run.refresh_from_db(fields=["summary"])
+    gate = gate_run_create(
+        policy_run=run, config=spec.gate.to_dict(), user=run.created_by, require_finished=False
+    )
+    reporter.log(f"capability gate queued as run {gate.pk} ({', '.join(spec.gate.sets)})")
 
 
 def _base_of(model_dir: str) -> str:

@@ -15,6 +15,7 @@ from training import jobs
 from training.configs import ConfigError
 from training.limits import work_limits_check
 from training.models import DatasetSnapshot, JobStatus, RunKind, TrainingRun, check_seed
+from training.policy.capability.services import gate_config_parse
 from training.policy.spec import PolicyRunSpec, RewardSource, algorithm_config
 
 POLICY_KINDS = (RunKind.SFT, RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.DPO)
@@ -68,6 +69,10 @@ def policy_run_create(
     battle_errors = spec.battle.errors()
     if battle_errors:
         raise ValidationError({"config": battle_errors})
+    try:
+        gate_config_parse(spec.gate.to_dict())
+    except ValidationError as exc:
+        raise ValidationError({"config": exc.message_dict["gate"]}) from exc
     if snapshot is not None and snapshot.status != JobStatus.SUCCEEDED:
         raise ValidationError({"snapshot": f"snapshot {snapshot} is not ready ({snapshot.status})"})
     if kind == RunKind.SFT:

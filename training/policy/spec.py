@@ -1,8 +1,8 @@
 """The JSON stored in ``TrainingRun.config`` for policy runs, and how its parts are resolved.
 
-``{"algorithm": {...}, "reward": {...}, "prompts": {...}, "battle": {...}, "critic_model": ""}`` where
-``algorithm`` holds the fields of ``SFTRunConfig`` (sft), ``PPOConfig`` (ppo), ``GroupRLConfig`` (grpo/rloo)
-or ``DPORunConfig`` (dpo). ``PolicyBattleSpec`` is the config of a battle among finished policy runs.
+``{"algorithm": {...}, "reward": {...}, "prompts": {...}, "battle": {...}, "gate": {...}, "critic_model": ""}``
+where ``algorithm`` holds the fields of ``SFTRunConfig`` (sft), ``PPOConfig`` (ppo), ``GroupRLConfig``
+(grpo/rloo) or ``DPORunConfig`` (dpo). ``PolicyBattleSpec`` is the config of a battle among finished policy runs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from training.configs import parse_config
 from training.policy.battle import BattleConfig
 from training.policy.dpo import DPORunConfig
+from training.policy.capability.config import GateConfig
 from training.policy.grpo import GroupRLConfig
 from training.policy.ppo import PPOConfig
 from training.policy.rewards import RewardFn, reward_from_spec
@@ -80,6 +81,8 @@ class PolicyRunSpec:
     reward: RewardSource = field(default_factory=RewardSource)
     prompts: PromptSource = field(default_factory=PromptSource)
     battle: BattleConfig = field(default_factory=BattleConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    """Capability regression benchmarks queued when a PPO / GRPO / RLOO / DPO run succeeds."""
     critic_model: str = ""
 
     @classmethod

@@ -18,6 +18,7 @@ from training import run_charts
 from training.access import require_engineer
 from training.datasets.selectors import snapshot_list
 from training.models import POLICY_VERSION_KINDS, JobStatus, RunKind, TrainingRun
+from training.policy.capability.selectors import capability_table
 from training.policy.openrlhf import DEFAULT_REWARD_SERVER_URL, OpenRLHFCluster
 from training.policy.selectors import (
     CHART_GROUPS,
@@ -147,6 +148,7 @@ def policy_detail_page(request, run_id: int):
             "state": state,
             "charts": policy_charts(state["series"]),
             "verdict": battle_verdict(run),
+            "capability": capability_table(run),
             "live": run.status in (JobStatus.QUEUED, JobStatus.RUNNING),
             "config_json": json.dumps(run.config, indent=2),
             "reward_server_url": DEFAULT_REWARD_SERVER_URL,

@@ -58,6 +58,7 @@ STAGES: dict[str, str] = {
     "serve": "start reward server",
     "policy": "prepare policy",
     "ppo": "PPO steps",
+    "gate": "capability gate",
 }
 #: The PPO run reads the reward server's token from this environment variable (runs never store tokens).
 TOKEN_ENV = "PREFLAB_REWARD_TOKEN_DEMO"  # a reward-token variable: policy runs may send no other
@@ -109,6 +110,9 @@ class DemoConfig:
     battle_held_out: int = 4
     """Held-out prompts for the post-PPO battle project (0: no battle)."""
     battle_max_new_tokens: int = 48
+    gate_max_items: int = 12
+    """Items per capability task set the gate answers, for SFT and policy (0: no capability gate)."""
+    gate_max_new_tokens: int = 48
     seed: int = 0
     """Seed of the import order, the simulated answers, the snapshot split and both trainings."""
     ui_base: str = "http://127.0.0.1:8000"
@@ -133,6 +137,8 @@ class DemoConfig:
             ppo_prompts=12,
             battle_held_out=2,
             battle_max_new_tokens=8,
+            gate_max_items=2,
+            gate_max_new_tokens=8,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -338,6 +344,11 @@ def run_ppo(
             "held_out": config.battle_held_out,
             "max_new_tokens": config.battle_max_new_tokens,
         },
+        "gate": {
+            "enabled": config.gate_max_items > 0,
+            "max_items": max(1, config.gate_max_items),
+            "max_new_tokens": config.gate_max_new_tokens,
+        },
     }
     run = policy_run_create(
         kind=RunKind.PPO,
@@ -448,6 +459,15 @@ def run_demo(config: DemoConfig, *, progress: Progress = _quiet, log: Log = _qui
         else:
             os.environ[TOKEN_ENV] = previous_token
     result.ppo = _ppo_summary(ppo)
+    gate_run_id = ((ppo.summary or {}).get("capability") or {}).get("gate_run_id")
+    if gate_run_id:
+        # The run queued its capability gate; a worker may not be running yet, so the demo runs it here
+        # (only one of them can claim the queued run).
+        with _stage("gate", result, progress, total=None):
+            gate = TrainingRun.objects.get(pk=gate_run_id)
+            execute_run(run=gate, stage="gate", progress=progress)
+        ppo.refresh_from_db(fields=["summary"])
+        result.ppo["capability"] = (ppo.summary or {}).get("capability")
     result.urls = ui_urls(config.ui_base, result, project, reward_model, run, snapshot, ppo)
     return result
 

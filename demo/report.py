@@ -97,6 +97,10 @@ def report_lines(result: DemoResult, *, total_seconds: float | None = None) -> l
             + ("n/a" if share is None else f"{1 - share:.0%}")
             + (" (both wrote the same answers: nothing to judge)" if not ppo.get("battle_tasks") else "")
         )
+    capability = ppo.get("capability") or {}
+    for name, cells in (capability.get("sets") or {}).items():
+        scores = ", ".join(f"{role} {cell['score']:.2f}" for role, cell in cells.items())
+        lines.append(f"  capability  {name}: {scores} (n={next(iter(cells.values()))['n']})")
     if ppo.get("warnings"):
         lines.append(f"              detector warnings: {', '.join(map(str, ppo['warnings']))}")
     timing = ", ".join(f"{k} {v:.0f}s" for k, v in result.seconds.items())

@@ -1,5 +1,6 @@
-"""Training data: immutable dataset snapshots, training runs (RM / SFT / PPO / GRPO / RLOO), metrics, the
-reward model registry, evaluations and promotions, and the policy registry with its promotions.
+"""Training data: immutable dataset snapshots, training runs (RM / SFT / PPO / GRPO / RLOO / DPO), metrics,
+the reward model registry, evaluations and promotions, reward-model sweeps, the policy registry with its
+promotions, and capability gate results.
 
 Lineage: Judgment ids -> DatasetSnapshot (spec, ids file, content hash) -> TrainingRun -> RewardModel ->
 ModelEvaluation / Promotion; a policy TrainingRun -> PolicyVersion (card, lineage) -> PolicyPromotion.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from annotation.models import DB_INT_MAX, Project
 
@@ -445,5 +446,46 @@ class SweepTrial(models.Model):
 
     def __str__(self) -> str:
         return f"sweep {self.sweep_id} trial {self.number}"
-# Models of training subdomains that live in their own packages (Django looks for them here).
-from training.policy.capability.models import CapabilityResult, ModelRole  # noqa: E402, F401
+
+
+class ModelRole(models.TextChoices):
+    """Which model of a policy run an evaluation scored."""
+
+    BASE = "base", "Base (pre-SFT)"
+    SFT = "sft", "SFT"
+    POLICY = "policy", "Policy"
+
+
+class CapabilityResult(models.Model):
+    """A model's score on one capability task set in one capability gate run (``training.policy.capability``),
+    with its 95% bootstrap interval. ``details`` holds per-item outcomes (id, score, the answer cut short,
+    the scorer's reasons), at most ``capability.runner.ITEMS_KEPT`` of them."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="capability_results")
+    policy_run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="+")
+    model_role = models.CharField(max_length=8, choices=ModelRole.choices)
+    model_path = models.CharField(max_length=500)
+    task_set = models.CharField(max_length=32)
+    score = models.FloatField()
+    ci_low = models.FloatField()
+    ci_high = models.FloatField()
+    n = models.PositiveIntegerField()
+    details = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "task_set", "model_role"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "model_role", "task_set"], name="capability_one_per_cell"),
+            models.CheckConstraint(
+                condition=Q(ci_low__gte=0)
+                & Q(ci_low__lte=F("score"))
+                & Q(score__lte=F("ci_high"))
+                & Q(ci_high__lte=1),
+                name="capability_interval_ordered",
+            ),
+        ]
+        indexes = [models.Index(fields=["policy_run", "task_set"], name="capability_policy_set")]
+
+    def __str__(self) -> str:
+        return f"{self.task_set} {self.model_role}: {self.score:.3f} (gate run {self.run_id})"

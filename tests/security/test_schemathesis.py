@@ -92,6 +92,9 @@ STATE_RULES: dict[str, set[str]] = {
     "POST /api/v1/reward-sweeps/": {"snapshot", "config", "config."},
     # PPO runs only; a URL Django's URLValidator accepts (the schema's ``uri`` format is looser)
     "POST /api/v1/policy-runs/{run_id}/openrlhf/": {"kind", "reward_server_url"},
+    # a succeeded PPO/GRPO/RLOO/DPO run with a saved model; gate keys are GateConfig's (typed, unknown keys
+    # and sets refused, ranges: training.policy.capability.config), not in the schema: "gate." covers them
+    "POST /api/v1/policy-runs/{run_id}/capability/": {"policy_run", "gate", "gate."},
     "POST /api/v1/tokens/": {"expires_at", "scopes"},  # in the future; within the calling token's scopes
     # a succeeded policy run with its model directory, not yet registered
     "POST /api/v1/policy-runs/{run_id}/register/": {"run"},

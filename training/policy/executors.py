@@ -164,11 +164,10 @@ def _queue_capability_gate(run: TrainingRun, reporter: RunReporter, spec) -> Non
 
 
 def _base_of(model_dir: str) -> str:
-    """The pre-SFT model of an SFT output directory (from its ``preflab_sft.json``), or ""."""
-    card = Path(model_dir) / "preflab_sft.json"
-    if card.is_file():
-        return json.loads(card.read_text()).get("base_model", "")
-    return ""
+    """The pre-SFT model of an SFT output directory, or "" (``spec.sft_base_model``)."""
+    from training.policy.spec import sft_base_model
+
+    return sft_base_model(model_dir)
 
 
 def _battle(run, reporter, spec, held_out, reward_fn, model_dir: Path) -> dict[str, Any]:

@@ -72,7 +72,7 @@ def policy_run_create(
     try:
         gate_config_parse(spec.gate.to_dict())
     except ValidationError as exc:
-        raise ValidationError({"config": exc.message_dict["gate"]}) from exc
+        raise ValidationError({"config": exc.messages}) from exc
     if snapshot is not None and snapshot.status != JobStatus.SUCCEEDED:
         raise ValidationError({"snapshot": f"snapshot {snapshot} is not ready ({snapshot.status})"})
     if kind == RunKind.SFT:

@@ -7,15 +7,17 @@ where ``algorithm`` holds the fields of ``SFTRunConfig`` (sft), ``PPOConfig`` (p
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from training.configs import parse_config
 from training.policy.battle import BattleConfig
-from training.policy.dpo import DPORunConfig
 from training.policy.capability.config import GateConfig
+from training.policy.dpo import DPORunConfig
 from training.policy.grpo import GroupRLConfig
 from training.policy.ppo import PPOConfig
 from training.policy.rewards import RewardFn, reward_from_spec
@@ -211,3 +213,11 @@ def resolve_reward(run, reward: RewardSource) -> tuple[RewardFn, dict[str, Any]]
 
 def battle_config(spec: PolicyRunSpec) -> BattleConfig:
     return spec.battle
+
+
+def sft_base_model(model_dir: str) -> str:
+    """The pre-SFT model of an SFT output directory (from its ``preflab_sft.json``), or ""."""
+    card = Path(model_dir) / "preflab_sft.json"
+    if card.is_file():
+        return json.loads(card.read_text()).get("base_model", "")
+    return ""

@@ -46,6 +46,7 @@ def engineer_project():
     return engineer, project
 
 
+@pytest.mark.slow  # a GRPO step and 16 generations: ~20 s alone, more on a loaded machine
 def test_grpo_run_queues_the_gate_which_scores_sft_and_policy(tiny_causal_lm_dir, engineer_project):
     engineer, project = engineer_project
     for i in range(6):
@@ -168,8 +169,9 @@ def test_bad_gate_configs_are_400_and_create_nothing(
     policy = _finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
     client = token_client(engineer, ("train",))
     before = TrainingRun.objects.count()
-    resp = client.post(reverse("policy-run-capability", args=[policy.pk]), gate, format="json")
+    resp = client.post(reverse("policy-run-capability", args=[policy.pk]), {"gate": gate}, format="json")
     assert resp.status_code == 400 and field in resp.json()["error"]["message"], resp.content
+    assert field in resp.json()["error"]["fields"]
     body = {"kind": "ppo", "base_model": "/models/sft", "project_id": project.pk, "config": {"gate": gate}}
     resp = client.post(reverse("policy-run-list"), body, format="json")
     assert resp.status_code == 400 and field in resp.json()["error"]["message"], resp.content
@@ -181,7 +183,7 @@ def test_api_starts_and_lists_and_page_shows_scores(tiny_causal_lm_dir, engineer
     policy = _finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
     api = token_client(engineer, ("train",))
     url = reverse("policy-run-capability", args=[policy.pk])
-    resp = api.post(url, {"sets": ["arithmetic"], "max_items": 3}, format="json")
+    resp = api.post(url, {"gate": {"sets": ["arithmetic"], "max_items": 3}}, format="json")
     assert resp.status_code == 202, resp.content
     gate = TrainingRun.objects.get(pk=resp.json()["id"])
     assert gate.kind == RunKind.GATE and gate.config["gate"]["max_items"] == 3
@@ -207,6 +209,8 @@ def test_api_starts_and_lists_and_page_shows_scores(tiny_causal_lm_dir, engineer
         "n": 4,
     }
     assert {(r["model_role"], r["score"]) for r in listed["results"]} == {("sft", 0.5), ("policy", 0.25)}
+    assert api.get(url, {"gate_run_id": gate.pk + 1}).json()["results"] == []
+    assert api.get(url, {"gate_run_id": "x"}).status_code == 400
 
     client.force_login(engineer)
     page = client.get(reverse("training:policy_detail", args=[policy.pk])).content.decode()

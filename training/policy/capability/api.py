@@ -10,8 +10,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from annotation.models import DB_INT_MAX
+from training.models import CapabilityResult
 from training.policy.api import PolicyApi, _validation_error
-from training.policy.capability.models import CapabilityResult
 from training.policy.capability.selectors import capability_results
 from training.policy.capability.services import gate_run_create
 from training.policy.capability.tasksets import TASK_SET_NAMES
@@ -39,21 +40,22 @@ class CapabilityResultSerializer(serializers.ModelSerializer):
 
 
 class CapabilityGateApi(PolicyApi):
-    """``POST``: queue the capability gate for a succeeded policy run (body: the gate config, every field
-    optional). ``GET``: the run's ``summary["capability"]`` and its result rows (``?gate_run_id=`` for one
-    gate run; default: all, newest first)."""
+    """``POST``: queue the capability gate for a succeeded policy run. ``GET``: the run's
+    ``summary["capability"]`` and its result rows (``?gate_run_id=`` for one gate run; default: all, newest
+    first)."""
 
     class InputSerializer(serializers.Serializer):
-        sets = serializers.ListField(
-            child=serializers.CharField(max_length=64),
+        gate = serializers.DictField(
             required=False,
-            help_text=f"Task sets by name: {', '.join(TASK_SET_NAMES)} (default: all).",
+            default=dict,
+            help_text="The gate config (GateConfig), every key optional: sets (of "
+            f"{', '.join(TASK_SET_NAMES)}), max_items, max_new_tokens, batch_size, bootstrap_samples, seed. "
+            "Typed and strict: a wrong type, an unknown key or set, or a value out of range is a 400 naming "
+            "'gate.<field>' (docs/api.md).",
         )
-        max_items = serializers.IntegerField(required=False, help_text="Items per set (default 12).")
-        max_new_tokens = serializers.IntegerField(required=False, help_text="Answer token limit (48).")
-        batch_size = serializers.IntegerField(required=False, help_text="Prompts per generate call (8).")
-        bootstrap_samples = serializers.IntegerField(required=False, help_text="Bootstrap resamples (1000).")
-        seed = serializers.IntegerField(required=False, help_text="Seed of the bootstrap (0).")
+
+    class QuerySerializer(serializers.Serializer):
+        gate_run_id = serializers.IntegerField(required=False, min_value=1, max_value=DB_INT_MAX)
 
     class OutputSerializer(serializers.Serializer):
         capability = serializers.DictField(allow_null=True)
@@ -62,23 +64,25 @@ class CapabilityGateApi(PolicyApi):
     @extend_schema(request=InputSerializer, responses={202: RunOutputSerializer})
     def post(self, request, run_id: int):
         policy_run = self.get_run(run_id)
-        if not isinstance(request.data, dict):
-            return _validation_error(ValidationError({"gate": "expected a JSON object"}))
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         try:
-            gate = gate_run_create(policy_run=policy_run, config=dict(request.data), user=request.user)
+            gate = gate_run_create(
+                policy_run=policy_run, config=data.validated_data["gate"], user=request.user
+            )
         except ValidationError as exc:
             return _validation_error(exc)
         return Response(RunOutputSerializer(gate).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(parameters=[QuerySerializer], responses=OutputSerializer)
     def get(self, request, run_id: int):
         policy_run = self.get_run(run_id)
-        raw = request.query_params.get("gate_run_id")
-        gate_run_id = int(raw) if raw and raw.isdigit() else None
-        rows = capability_results(policy_run=policy_run, gate_run_id=gate_run_id)[:500]
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = capability_results(policy_run=policy_run, gate_run_id=query.validated_data.get("gate_run_id"))
         return Response(
             {
                 "capability": (policy_run.summary or {}).get("capability"),
-                "results": CapabilityResultSerializer(rows, many=True).data,
+                "results": CapabilityResultSerializer(rows[:500], many=True).data,
             }
         )

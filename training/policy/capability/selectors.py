@@ -6,8 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from training.models import TrainingRun
-from training.policy.capability.models import CapabilityResult, ModelRole
+from training.models import CapabilityResult, ModelRole, TrainingRun
 from training.policy.capability.tasksets import TASK_SET_DESCRIPTIONS
 
 ROLES = [r.value for r in ModelRole]

@@ -19,41 +19,43 @@ from django.db import transaction
 from training import jobs
 from training.configs import ConfigError
 from training.limits import work_limits_check
-from training.models import JobStatus, RunKind, TrainingRun
+from training.models import CapabilityResult, JobStatus, ModelRole, RunKind, TrainingRun
 from training.policy.capability.config import GateConfig
 from training.policy.capability.intervals import ScoreInterval
-from training.policy.capability.models import CapabilityResult, ModelRole
 
 #: Policy run kinds whose success queues the capability gate (``dpo`` by name: the kind may be newer).
 GATED_KINDS = (RunKind.PPO.value, RunKind.GRPO.value, RunKind.RLOO.value, "dpo")
 
 
 def gate_config_parse(data: dict[str, Any] | None) -> GateConfig:
-    """A gate config from JSON, or ``ValidationError`` naming ``gate.<field>`` (type, range, registry,
-    work limit): what every entry point calls before it creates anything."""
+    """A gate config from JSON, or ``ValidationError`` whose fields are ``gate.<field>`` (type, unknown key,
+    range, registry, work limit), each message naming its field: what every entry point calls before it
+    creates anything."""
     try:
         cfg = GateConfig.from_dict(data)
     except ConfigError as exc:
         raise ValidationError(exc.prefixed("gate")) from exc
-    errors = cfg.errors()
-    if errors:
-        raise ValidationError({"gate": errors})
+    problems = cfg.errors()
     try:
         work_limits_check("gate", cfg)
     except ValidationError as exc:
-        raise ValidationError({"gate": exc.message_dict["config"]}) from exc
+        problems += exc.message_dict["config"]
+    if problems:
+        errors: dict[str, list[str]] = {}
+        for message in problems:
+            errors.setdefault(message.split(":", 1)[0], []).append(message)
+        raise ValidationError(errors)
     return cfg
 
 
 def gate_models(policy_run: TrainingRun) -> dict[str, str]:
     """role -> model directory: base (when known), the SFT model the run started from, the trained policy."""
-    from training.policy.executors import _base_of
-    from training.policy.spec import PolicyRunSpec
+    from training.policy.spec import PolicyRunSpec, sft_base_model
 
     base = ""
     with contextlib.suppress(ConfigError):  # an older run's config: fall back to the SFT card
         base = PolicyRunSpec.from_dict(policy_run.config).battle.base_model
-    base = base or _base_of(policy_run.base_model)
+    base = base or sft_base_model(policy_run.base_model)
     models = {ModelRole.BASE.value: base} if base else {}
     models[ModelRole.SFT.value] = policy_run.base_model
     models[ModelRole.POLICY.value] = (policy_run.summary or {}).get("model_dir") or policy_run.output_dir
@@ -92,7 +94,7 @@ def gate_run_create(
         raise ValidationError({"policy_run": f"the policy run has not succeeded ({policy_run.status})"})
     cfg = gate_config_parse(config)
     if not cfg.sets:
-        raise ValidationError({"gate": ["gate.sets: name at least one task set"]})
+        raise ValidationError({"gate.sets": ["gate.sets: name at least one task set"]})
     models = gate_models(policy_run)
     if not Path(models[ModelRole.POLICY]).is_dir():
         raise ValidationError({"policy_run": "the policy run has no saved model to evaluate"})

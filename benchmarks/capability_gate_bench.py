@@ -1,11 +1,14 @@
 """Capability gate (layer 1 of the evaluation gate) on the ``make demo`` policy model, on this CPU.
 
-Times what a gate run of the demo spends: each task set generated and scored for one model with the default
-gate config (greedy, batched), and the whole gate for the models the demo's PPO run has (SFT and policy: the
-demo starts PPO from SmolLM2-135M-Instruct, so there is no separate base). The baseline in the same process
-is the same set answered one prompt at a time (batch size 1), which is what batching saves.
+Times what a gate run spends per model with the default gate config: every configured task set answered
+in one greedy, batched generation pass and scored (what ``execute_gate_run`` does for each model), and
+the gate for the models the demo's PPO run has (SFT and policy: the demo starts PPO from
+SmolLM2-135M-Instruct, so there is no separate base). Wall time and the process's CPU time are both
+printed: on a shared machine the CPU time divided by the threads is the better estimate of an idle run.
+The baseline in the same process is a few prompts answered one at a time (batch size 1) against the same
+prompts in one batch, which is what batching saves.
 
-    .venv/bin/python benchmarks/capability_gate_bench.py [--policy DIR] [--max-items 12] [--threads 2]
+    .venv/bin/python -u benchmarks/capability_gate_bench.py [--policy DIR] [--max-items 12] [--threads 2]
 """
 
 from __future__ import annotations
@@ -23,6 +26,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def timed(fn):
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", default=None, help="model dir (default: the demo's SmolLM2-135M)")
@@ -30,6 +39,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", type=int, default=2, help="models a gate evaluates (demo: sft, policy)")
+    parser.add_argument("--baseline-items", type=int, default=4)
     args = parser.parse_args()
 
     import django
@@ -45,53 +55,53 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     cfg = GateConfig()
-    if args.max_items:
-        cfg.max_items = args.max_items
-    if args.max_new_tokens:
-        cfg.max_new_tokens = args.max_new_tokens
+    cfg.max_items = args.max_items or cfg.max_items
+    cfg.max_new_tokens = args.max_new_tokens or cfg.max_new_tokens
     model_dir = policy_model_resolve(args.policy)
     print(f"model {model_dir}; {args.threads} threads; config {json.dumps(cfg.to_dict())}")
+    sets = [task_set(name) for name in cfg.sets]
 
     # Warm-up: the first load pays file-cache and kernel set-up costs a worker pays once.
-    evaluate_model(model_dir, [task_set("format")], max_items=2, max_new_tokens=4, batch_size=2)
+    evaluate_model(model_dir, sets[:1], max_items=2, max_new_tokens=4, batch_size=2)
 
-    per_set: dict[str, dict] = {}
-    total = 0.0
-    for name in cfg.sets:
-        t0 = time.perf_counter()
-        (outcome,) = evaluate_model(
+    outcomes, wall, cpu = timed(
+        lambda: evaluate_model(
             model_dir,
-            [task_set(name)],
+            sets,
             max_items=cfg.max_items,
             max_new_tokens=cfg.max_new_tokens,
             batch_size=cfg.batch_size,
         )
-        seconds = time.perf_counter() - t0
-        interval = bootstrap_interval(outcome.scores, n_boot=cfg.bootstrap_samples, seed=cfg.seed)
-        per_set[name] = {"seconds": round(seconds, 1), **interval.as_dict()}
-        total += seconds
-        print(
-            f"{name:12s} {interval.n:3d} items  {seconds:6.1f} s  score {interval.score:.3f} "
-            f"[{interval.low:.3f}, {interval.high:.3f}]"
-        )
-
-    t0 = time.perf_counter()
-    evaluate_model(model_dir, [task_set(n) for n in cfg.sets], max_items=cfg.max_items,
-                   max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)  # fmt: skip
-    one_pass = time.perf_counter() - t0
-    name = "format"
-    t0 = time.perf_counter()
-    evaluate_model(model_dir, [task_set(name)], max_items=cfg.max_items,
-                   max_new_tokens=cfg.max_new_tokens, batch_size=1)  # fmt: skip
-    unbatched = time.perf_counter() - t0
-    print(f"all sets, one model, one generation pass (what a gate run does): {one_pass:.1f} s")
-    print(f"gate for {args.models} models: {one_pass * args.models:.1f} s")
-    print(
-        f"batching: '{name}' at batch size 1 {unbatched:.1f} s vs {cfg.batch_size} "
-        f"{per_set[name]['seconds']:.1f} s = {unbatched / max(per_set[name]['seconds'], 1e-9):.2f}x"
     )
-    print(json.dumps({"per_set": per_set, "one_model_s": round(one_pass, 1),
-                      "gate_s": round(one_pass * args.models, 1), "unbatched_format_s": round(unbatched, 1)}))  # fmt: skip
+    items = sum(len(o.scores) for o in outcomes)
+    for outcome in outcomes:
+        iv = bootstrap_interval(outcome.scores, n_boot=cfg.bootstrap_samples, seed=cfg.seed)
+        print(f"{outcome.task_set:12s} {iv.n:3d} items  score {iv.score:.3f} [{iv.low:.3f}, {iv.high:.3f}]")
+    print(
+        f"one model, {items} items in one pass: wall {wall:.1f} s, CPU {cpu:.1f} s "
+        f"(CPU/threads {cpu / args.threads:.1f} s)"
+    )
+    print(
+        f"gate for {args.models} models: wall {wall * args.models:.1f} s, "
+        f"CPU/threads {cpu / args.threads * args.models:.1f} s"
+    )
+
+    k = args.baseline_items
+    one_set = [task_set("format")]
+    _, w1, c1 = timed(
+        lambda: evaluate_model(
+            model_dir, one_set, max_items=k, max_new_tokens=cfg.max_new_tokens, batch_size=1
+        )
+    )
+    _, wk, ck = timed(
+        lambda: evaluate_model(
+            model_dir, one_set, max_items=k, max_new_tokens=cfg.max_new_tokens, batch_size=k
+        )
+    )
+    print(
+        f"batching, {k} format prompts: batch 1 wall {w1:.1f} s CPU {c1:.1f} s; batch {k} wall {wk:.1f} s "
+        f"CPU {ck:.1f} s; CPU ratio {c1 / max(ck, 1e-9):.2f}x"
+    )
 
 
 if __name__ == "__main__":

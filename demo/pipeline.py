@@ -110,8 +110,9 @@ class DemoConfig:
     battle_held_out: int = 4
     """Held-out prompts for the post-PPO battle project (0: no battle)."""
     battle_max_new_tokens: int = 48
-    gate_max_items: int = 12
-    """Items per capability task set the gate answers, for SFT and policy (0: no capability gate)."""
+    gate_max_items: int = 8
+    """Items per capability task set the gate answers, for SFT and policy (0: no capability gate); 8 keeps
+    the gate to a few minutes on 2 cores (benchmarks/RESULTS.md, "Capability gate")."""
     gate_max_new_tokens: int = 48
     seed: int = 0
     """Seed of the import order, the simulated answers, the snapshot split and both trainings."""

@@ -84,6 +84,7 @@ SCOPE_TABLE: dict[str, dict[str, str]] = {
     "policy-run-detail": {"GET": "train"},
     "policy-run-openrlhf": {"POST": "train"},
     "policy-battle-create": {"POST": "train"},
+    "policy-run-capability": {"GET": "train", "POST": "train"},
     "reward-sweep-list": {"GET": "train", "POST": "train"},
     "reward-sweep-detail": {"GET": "train"},
     "reward-sweep-cancel": {"POST": "train"},

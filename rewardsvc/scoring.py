@@ -5,14 +5,15 @@ The artifact contract (from training): ``artifact_dir`` is a ``save_pretrained``
 (``reward_mean``, ``reward_std``, ``max_length``, ``base_model``, ``snapshot_hash``, ``version``).
 
 Inputs are encoded, padded, run and normalised by ``training.rm_encoding``, the module training and
-evaluation use: decoders get ``prompt ids + response ids + EOS``; BERT-like encoders
-``[CLS] prompt [SEP] response [SEP]``. Chat
-messages sent for a model PrefLab trained on a snapshot (its card says ``messages_format: text`` or names
-the snapshot) are rendered to text as imports store them (``annotation.chat.render_messages``), because
-that text is what the model was trained on; for other models (a hub RM served from a directory) they go
-through the tokenizer's chat template (prompt messages + the response as the assistant turn) when it has
-one. A response that already ends with the EOS token does not get a second one. Over-long inputs are cut
-from the left, so the prompt loses its oldest tokens first and the response is kept whole whenever it fits.
+evaluation use, following the card's ``encoding`` (``InputEncoder``): decoders get ``prompt ids + response
+ids + EOS`` (right-padded; the reward is read at the last non-pad token), BERT-like encoders
+``[CLS] prompt [SEP] response [SEP]``. A card that records its ``prompt_rendering`` (every RM trained since)
+has prompts brought to that rendering whatever form they arrive in: chat messages, the raw hh transcript or
+a policy's chat-template text (``training.prompt_rendering``). Older cards: messages for a model trained on
+a snapshot are rendered as imports store them, other models' go through the tokenizer's chat template; text
+is kept as sent. A response that already ends with the EOS token does not get a second one. Over-long
+inputs are cut from the left, so the prompt loses its oldest tokens first and the response is kept whole
+whenever it fits.
 """
 
 from __future__ import annotations
@@ -23,15 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from annotation.chat import render_messages as render_as_stored
 from training.rm_encoding import (
     EncodedInput,
-    SequenceLayout,
+    InputEncoder,
     can_normalize,
+    encoder_from_card,
     normalize_rewards,
     score_sequences,
     sigmoid,
-    truncate_left,
 )
 from training.rm_encoding import forward as model_forward
 
@@ -69,6 +69,7 @@ class RewardScorer:
         version: int | None = None,
         name: str = "reward-model",
         messages_format: str = "chat_template",
+        card: dict | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -84,10 +85,18 @@ class RewardScorer:
         if messages_format not in ("text", "chat_template"):
             raise ValueError(f"messages_format must be 'text' or 'chat_template', not {messages_format!r}")
         self.messages_format = messages_format
-        self.encoder = SequenceLayout(tokenizer)
+        if card is not None:
+            self.max_length = int(
+                min(self.max_length, (card.get("encoding") or {}).get("max_length") or 10**9)
+            )
+            self.inputs = encoder_from_card(tokenizer, card, max_length=self.max_length)
+        else:
+            rendering = "preflab" if messages_format == "text" else "chat_template"
+            self.inputs = InputEncoder(tokenizer, self.max_length, messages_rendering=rendering)
+        self.prompt_rendering = self.inputs.messages_rendering if self.inputs.normalise_text else None
+        self.encoder = self.inputs.layout
         self.pair_encoding = bool(self.encoder.middle)  # [CLS] prompt [SEP] response [SEP]
         self.pad_id = self.encoder.pad_id
-        self._special = set(tokenizer.all_special_ids)
         self.labels = [
             (model.config.id2label or {}).get(i, f"LABEL_{i}") for i in range(model.config.num_labels)
         ]
@@ -128,32 +137,17 @@ class RewardScorer:
             # a model trained on a PrefLab snapshot saw chat prompts as imports render them
             messages_format=card.get("messages_format")
             or ("text" if card.get("snapshot_hash") else "chat_template"),
+            card=card,
         )
 
     # --- encoding ---------------------------------------------------------------------------------------
     def encode(self, prompt: str | Messages, response: str) -> EncodedInput:
-        """Encode one (prompt, response) pair as training did. Chat messages: see the module docstring."""
-        if isinstance(prompt, list):
-            if self.messages_format == "text":
-                prompt = render_as_stored(prompt)
-            elif self.has_chat_template:
-                conversation = [*prompt, {"role": "assistant", "content": response}]
-                enc = self.tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True)
-                ids = list(enc["input_ids"])
-                if len(ids) <= self.max_length:
-                    return EncodedInput(ids, False)
-                n_prefix = 1 if ids[0] in self._special else 0
-                return EncodedInput(truncate_left(ids, self.max_length, n_prefix, 0), True)
-            else:
-                prompt = render_messages(prompt) + "\n\nAssistant: "
-        return self.encoder.encode(prompt, response, self.max_length)
+        """Encode one (prompt, response) pair as training did (``training.rm_encoding.InputEncoder``)."""
+        return self.inputs.encode(prompt, response)
 
     def encode_text(self, text: str) -> EncodedInput:
-        """Encode one complete text (a rendered conversation), as ``/classify`` and ``/get_reward`` send:
-        ``text + EOS`` for decoders (an EOS already at the end is not doubled), ``[CLS] text [SEP]`` for
-        BERT-like encoders."""
-        enc = self.encoder
-        return enc.fit([], enc.without_final_eos(enc.ids(text)), self.max_length, middle=False)
+        """Encode one complete text (a rendered conversation), as ``/classify`` and ``/get_reward`` send."""
+        return self.inputs.encode_text(text)
 
     # --- forward ----------------------------------------------------------------------------------------
     def forward(self, batch: Sequence[EncodedInput]) -> list[float]:

@@ -26,13 +26,33 @@ def split_hh(chosen: str, rejected: str) -> dict | None:
     return {"prompt": prompt, "chosen": c, "rejected": r}
 
 
-def hh_rlhf_pairs(path: str | Path, limit: int | None = None) -> list[dict]:
-    """TRL rows {prompt, chosen, rejected} (plain text; prompt ends with "Assistant:"); unusable ones skipped."""
+def split_as_imported(chosen: str, rejected: str) -> dict | None:
+    """The pair as a project import stores it (``annotation.importing.hh_rlhf``): the prompt rendered by
+    ``annotation.chat.render_messages``, stripped responses; None if unusable."""
+    from annotation.chat import render_messages
+    from annotation.importing.errors import ImportFileError
+    from annotation.importing.hh_rlhf import split_transcripts
+
+    try:
+        split = split_transcripts(chosen, rejected)
+    except ImportFileError:
+        return None
+    if not split.chosen or not split.rejected or split.chosen == split.rejected:
+        return None
+    return {"prompt": render_messages(split.messages), "chosen": split.chosen, "rejected": split.rejected}
+
+
+def hh_rlhf_pairs(
+    path: str | Path, limit: int | None = None, prompt_rendering: str = "hh_transcript"
+) -> list[dict]:
+    """TRL rows {prompt, chosen, rejected}; unusable ones skipped. ``hh_transcript``: plain transcript text
+    (the prompt ends with "Assistant:"); ``preflab``: as a project import stores them."""
+    split = split_as_imported if prompt_rendering == "preflab" else split_hh
     rows = []
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         for line in fh:
             record = json.loads(line)
-            row = split_hh(record["chosen"], record["rejected"])
+            row = split(record["chosen"], record["rejected"])
             if row is not None:
                 rows.append(row)
             if limit and len(rows) >= limit:
@@ -53,11 +73,13 @@ def write_hh_rlhf_snapshot_files(
     val_share: float = 0.1,
     test_share: float = 0.1,
     limit: int | None = None,
+    prompt_rendering: str = "hh_transcript",
 ) -> tuple[Path, str, dict[str, int]]:
-    """Write the files; returns (root, content hash, counts per split)."""
+    """Write the files (prompts in ``prompt_rendering``, recorded in ``card.json``); returns (root, content
+    hash, counts per split)."""
     root = Path(root)
     splits: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
-    for row in hh_rlhf_pairs(path, limit):
+    for row in hh_rlhf_pairs(path, limit, prompt_rendering):
         splits[split_of(row, val_share, test_share)].append(row)
     digest = hashlib.sha256()
     for split, rows in splits.items():
@@ -69,5 +91,8 @@ def write_hh_rlhf_snapshot_files(
         (root / "meta" / f"{split}.jsonl").write_text(meta, encoding="utf-8")
         digest.update(trl.encode())
     counts = {k: len(v) for k, v in splits.items()}
-    (root / "card.json").write_text(json.dumps({"source": str(path), "counts": counts}), encoding="utf-8")
+    (root / "card.json").write_text(
+        json.dumps({"source": str(path), "counts": counts, "prompt_rendering": prompt_rendering}),
+        encoding="utf-8",
+    )
     return root, digest.hexdigest(), counts

@@ -97,6 +97,122 @@ class SequenceLayout:
         return self.fit(self.ids(prompt), self.without_final_eos(self.ids(response)), max_length)
 
 
+@dataclass
+class InputEncoder:
+    """One scoring input as training encoded it, following the RM card (``encoding_from_card``): the reward
+    server's routes, the policy loop's in-process reward and spot checks all encode through it.
+
+    * ``prompt_rendering`` (``training.prompt_rendering``): what a prompt becomes before tokenising. With it,
+      messages are rendered, and text in a known chat form (hh transcript, a chat template's output) is
+      parsed and rendered the same way (``normalise_text``); a full conversation text is split into
+      (prompt, response) when it ends with an assistant turn.
+    * Without a recorded rendering (a hub RM, an older card): text is kept as sent, and messages go through
+      the tokenizer's chat template (``messages_rendering="chat_template"``) or the PrefLab rendering.
+    """
+
+    tokenizer: Any
+    max_length: int
+    messages_rendering: str = "chat_template"
+    """``preflab``, ``hh_transcript`` or ``chat_template``."""
+    normalise_text: bool = False
+    layout: SequenceLayout = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.layout = SequenceLayout(self.tokenizer)
+        self._special = set(self.tokenizer.all_special_ids)
+
+    def encode(self, prompt: str | list[dict], response: str) -> EncodedInput:
+        from training.prompt_rendering import normalise_pair
+
+        if self.messages_rendering != "chat_template" and (self.normalise_text or isinstance(prompt, list)):
+            prompt, response = normalise_pair(prompt, response, self.messages_rendering)
+        elif isinstance(prompt, list):
+            if getattr(self.tokenizer, "chat_template", None):
+                return self._chat_template(prompt, response)
+            # no chat template: a plain "Role: content" rendering, then the assistant's turn
+            roles = "\n\n".join(
+                f"{m.get('role', 'user').capitalize()}: {m.get('content', '')}" for m in prompt
+            )
+            prompt = roles + "\n\nAssistant: "
+        return self.layout.encode(prompt, response, self.max_length)
+
+    def _chat_template(self, messages: list[dict], response: str) -> EncodedInput:
+        conversation = [*messages, {"role": "assistant", "content": response}]
+        ids = list(
+            self.tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True)["input_ids"]
+        )
+        if len(ids) <= self.max_length:
+            return EncodedInput(ids, False)
+        n_prefix = 1 if ids[0] in self._special else 0
+        return EncodedInput(truncate_left(ids, self.max_length, n_prefix, 0), True)
+
+    def encode_text(self, text: str) -> EncodedInput:
+        """One complete text (``/classify``, OpenRLHF's query without a prompt): a conversation in a known
+        chat form is split and encoded as its (prompt, response) pair (when the card records a rendering);
+        other text is ``text + EOS`` for decoders (an EOS at the end is not doubled), ``[CLS] text [SEP]``
+        for BERT-like encoders."""
+        if self.normalise_text and self.messages_rendering != "chat_template":
+            from training.prompt_rendering import split_chat_text
+
+            split = split_chat_text(text, self.messages_rendering)
+            if split is not None:
+                return self.layout.encode(*split, self.max_length)
+        layout = self.layout
+        return layout.fit([], layout.without_final_eos(layout.ids(text)), self.max_length, middle=False)
+
+
+def prepare_tokenizer(tokenizer) -> bool:
+    """Right padding (what ``forward`` and TRL's collator do) and a pad token that is not the EOS: a causal
+    LM's classification head reads the last token that is not the pad id, so with pad == EOS the appended EOS
+    would be skipped. Uses the unknown token when there is one; else adds ``<|pad|>`` and returns True (the
+    caller resizes the embeddings)."""
+    tokenizer.padding_side = "right"
+    eos = tokenizer.eos_token_id
+    if tokenizer.pad_token_id is not None and (
+        tokenizer.pad_token_id != eos or tokenizer.cls_token_id is not None
+    ):
+        return False
+    unk = tokenizer.unk_token_id
+    if unk is not None and unk not in (eos, tokenizer.bos_token_id):
+        tokenizer.pad_token = tokenizer.unk_token
+        return False
+    tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+    return True
+
+
+def encoding_record(
+    tokenizer, *, max_length: int, truncate_prompt_left: bool = True, prompt_rendering: str = "preflab"
+) -> dict[str, Any]:
+    """The RM card's ``encoding``: how training encoded its inputs, which serving follows."""
+    layout = SequenceLayout(tokenizer)
+    return {
+        "layout": "cross_encoder" if layout.middle else "decoder",
+        "chat_template": False,
+        "prompt_rendering": prompt_rendering,
+        "max_length": int(max_length),
+        "truncation": "prompt_left" if truncate_prompt_left else "drop_pair",
+        "padding_side": "right",
+        "pad_token": tokenizer.pad_token,
+        "reward_token": "last_non_pad" if not layout.middle else "cls",
+    }
+
+
+def encoder_from_card(tokenizer, card: dict[str, Any], *, max_length: int) -> InputEncoder:
+    """The ``InputEncoder`` a card asks for (older cards: ``messages_format`` only, text kept as sent)."""
+    encoding = card.get("encoding") or {}
+    rendering = encoding.get("prompt_rendering")
+    if encoding.get("padding_side", "right") != "right":
+        raise ValueError(f"padding side {encoding['padding_side']!r} is not supported; training pads right")
+    if rendering:
+        return InputEncoder(tokenizer, max_length, messages_rendering=rendering, normalise_text=True)
+    trained_on_snapshot = card.get("messages_format") == "text" or (
+        "messages_format" not in card and card.get("snapshot_hash")
+    )
+    return InputEncoder(
+        tokenizer, max_length, messages_rendering="preflab" if trained_on_snapshot else "chat_template"
+    )
+
+
 def truncate_left(ids: Sequence[int], max_length: int, n_prefix: int = 0, n_suffix: int = 0) -> list[int]:
     """Keep the ``n_prefix`` leading and ``n_suffix`` trailing (special) tokens and the last tokens of the
     body in between, so the result is at most ``max_length`` long (for already-assembled sequences, such as

@@ -106,3 +106,60 @@ def save_tiny_causal_lm(path: Path | str, corpus: Iterable[str] | None = None, s
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def build_encoder_tokenizer(
+    corpus: Iterable[str] | None = None, vocab_size: int = 400
+) -> PreTrainedTokenizerFast:
+    """A BERT-style WordPiece tokenizer (``[CLS]``/``[SEP]``, no EOS) trained on ``corpus`` in a moment."""
+    from tokenizers import normalizers, processors
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
+    tok.train_from_iterator(list(corpus or DEFAULT_CORPUS) * 4, trainer=trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    fast.model_max_length = 512
+    return fast
+
+
+def save_tiny_encoder_reward_model(
+    path: Path | str, corpus: Iterable[str] | None = None, seed: int = 0
+) -> Path:
+    """A tiny random BERT sequence-classification model (one label) + WordPiece tokenizer: an encoder RM,
+    scored as ``[CLS] prompt [SEP] response [SEP]`` like MiniLM."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    path = Path(path)
+    tokenizer = build_encoder_tokenizer(corpus)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=512,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    BertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

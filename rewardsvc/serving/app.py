@@ -16,7 +16,7 @@ from rewardsvc.serving.config import ServerConfig, setup_django
 from rewardsvc.serving.routes.native import score_route
 from rewardsvc.serving.routes.openrlhf import get_reward_route
 from rewardsvc.serving.routes.ops import health_route, metrics_route, models_route, reload_route
-from rewardsvc.serving.routes.vllm import classify_route, pooling_route
+from rewardsvc.serving.routes.vllm import classify_route, pooling_route, score_pairs_route
 from rewardsvc.serving.service import RewardService
 
 SCORING_ROUTES = [
@@ -24,6 +24,8 @@ SCORING_ROUTES = [
     Route("/get_reward", get_reward_route, methods=["POST"]),
     Route("/classify", classify_route, methods=["POST"]),
     Route("/pooling", pooling_route, methods=["POST"]),
+    Route("/score", score_pairs_route, methods=["POST"]),
+    Route("/v1/score", score_pairs_route, methods=["POST"]),
     Route("/v1/models", models_route, methods=["GET"]),
     Route("/v1/admin/reload", reload_route, methods=["POST"]),
 ]

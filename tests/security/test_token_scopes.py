@@ -209,6 +209,7 @@ REWARD_ROUTES = [
     ("POST", "/get_reward", {"query": ["Hi there"], "prompts": ["Hi"], "labels": [""]}),
     ("POST", "/classify", {"input": ["Hi there"]}),
     ("POST", "/pooling", {"input": "Hi there", "task": "classify"}),
+    ("POST", "/score", {"text_1": "Hi", "text_2": [" there"]}),
     ("GET", "/v1/models", None),
     ("POST", "/v1/admin/reload", None),
 ]

@@ -526,7 +526,7 @@ def test_reward_server_refuses_deep_oversized_and_malformed_bodies(tiny_reward_m
     config = ServerConfig(model_dir=str(model_dir), poll_seconds=0, sample_rate=0, max_body_bytes=300_000)
     with serve(config) as srv:
         auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        for route in ("/v1/reward/score", "/get_reward", "/classify", "/pooling"):
+        for route in ("/v1/reward/score", "/get_reward", "/classify", "/pooling", "/score"):
             deep = httpx.post(srv.url + route, content=b"[" * DEEP + b"]" * DEEP, headers=auth)
             assert deep.status_code == 400 and deep.json()["error"]["code"] == "parse_error", route
             big = httpx.post(srv.url + route, content=b" " * 300_001, headers=auth)

@@ -28,6 +28,14 @@ def read_snapshot_split(artifact_dir: str | Path, split: str) -> tuple[list[dict
     return rows, meta or [{} for _ in rows]
 
 
+def snapshot_prompt_rendering(artifact_dir: str | Path) -> str:
+    """How the snapshot's prompts are rendered (``training.prompt_rendering``): ``card.json``'s
+    ``prompt_rendering``, or ``preflab`` (project snapshots: prompts as imports store them)."""
+    path = Path(artifact_dir) / "card.json"
+    card = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return str(card.get("prompt_rendering") or "preflab")
+
+
 def preference_rows(rows: list[dict], meta: list[dict]) -> tuple[list[dict], list[dict], int]:
     """The rows whose meta ``label_type`` is "pref" (a missing label means pref), their meta, and how many
     neutral rows ("tie", "both_bad") were left out.

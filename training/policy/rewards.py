@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-RewardFn = Callable[[list[str], list[str]], list[float]]
+#: ``fn(prompts, responses)``: a prompt is text or a list of chat messages (``{"role", "content"}``), which every
+#: source scores as the reward model's card says (the whole conversation, not its last turn).
+RewardFn = Callable[[list[Any], list[str]], list[float]]
 
 #: The reward server's native scoring route (see docs/policy-loop.md for the contract).
 SCORE_PATH = "/v1/reward/score"
@@ -41,7 +43,7 @@ class HttpReward:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.client = httpx.Client(timeout=timeout_s, headers=headers)
 
-    def _post(self, items: list[dict[str, str]]) -> list[float]:
+    def _post(self, items: list[dict[str, Any]]) -> list[float]:
         from training.http_retry import RetryPolicy, send
 
         body = {"items": items, "normalize": self.normalize}
@@ -52,7 +54,7 @@ class HttpReward:
             raise ValueError(f"reward server returned {len(rewards)} rewards for {len(items)} items")
         return [float(r) for r in rewards]
 
-    def __call__(self, prompts: list[str], responses: list[str]) -> list[float]:
+    def __call__(self, prompts: list[Any], responses: list[str]) -> list[float]:
         items = [{"prompt": p, "response": r} for p, r in zip(prompts, responses, strict=True)]
         out: list[float] = []
         for start in range(0, len(items), self.batch_size):
@@ -65,8 +67,8 @@ class HttpReward:
 
 class InProcessReward:
     """A reward-model artifact (``save_pretrained`` sequence-classification dir + tokenizer) scored in this
-    process, encoded, truncated and normalised as the reward server does (``training.rm_encoding``), so
-    the in-process and the HTTP reward give the same numbers."""
+    process, encoded as its card says, truncated and normalised as the reward server does
+    (``training.rm_encoding.InputEncoder``), so the in-process and the HTTP reward give the same numbers."""
 
     def __init__(
         self,
@@ -77,20 +79,25 @@ class InProcessReward:
         reward_mean: float | None = None,
         reward_std: float | None = None,
     ) -> None:
+        import json
+
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from training.rm_encoding import SequenceLayout
+        from training.rm_encoding import encoder_from_card
 
+        card_path = Path(model_dir) / "preflab_card.json"
+        card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
-        self.layout = SequenceLayout(self.tokenizer)
+        self.inputs = encoder_from_card(self.tokenizer, card, max_length=max_length)
+        self.layout = self.inputs.layout
         self.max_length, self.batch_size = max_length, batch_size
         self.reward_mean, self.reward_std = reward_mean, reward_std
 
-    def encode(self, prompt: str, response: str) -> list[int]:
-        return self.layout.encode(prompt, response, self.max_length).input_ids
+    def encode(self, prompt: Any, response: str) -> list[int]:
+        return self.inputs.encode(prompt, response).input_ids
 
-    def __call__(self, prompts: list[str], responses: list[str]) -> list[float]:
+    def __call__(self, prompts: list[Any], responses: list[str]) -> list[float]:
         from training.rm_encoding import can_normalize, normalize_rewards, score_sequences
 
         seqs = [self.encode(p, r) for p, r in zip(prompts, responses, strict=True)]
@@ -153,17 +160,20 @@ def reward_from_spec(spec: dict[str, Any]) -> RewardFn:
 def as_trl_reward(fn: RewardFn, name: str = "preflab_reward"):
     """Adapt ``fn(prompts, responses)`` to TRL's ``reward_func(prompts, completions, **kwargs)``.
 
-    Conversational prompts/completions (lists of messages) are flattened: the prompt to its last user turn's
-    text, the completion to its assistant content.
+    A conversational prompt (a list of messages) is passed on whole, as ``rewardsvc.trl.preflab_reward``
+    sends it, so a multi-turn prompt keeps its context and the reward model renders it as its card says; a
+    conversational completion becomes its assistant content.
     """
 
-    def text_of(x: Any) -> str:
-        if isinstance(x, list):
-            return str(x[-1].get("content", "")) if x else ""
+    def completion_text(x: Any) -> str:
+        if isinstance(x, list):  # [{"role": "assistant", "content": "..."}]
+            return "".join(str(m.get("content", "")) for m in x if isinstance(m, dict))
+        if isinstance(x, dict):
+            return str(x.get("content", ""))
         return str(x)
 
     def reward_func(prompts, completions, **kwargs) -> list[float]:
-        return fn([text_of(p) for p in prompts], [text_of(c) for c in completions])
+        return fn(list(prompts), [completion_text(c) for c in completions])
 
     reward_func.__name__ = name
     return reward_func

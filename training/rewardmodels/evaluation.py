@@ -90,6 +90,9 @@ class RewardModelCard:
     run_id: int | None = None
     messages_format: str = "text"
     """Trained on snapshot prompt text: the reward server renders chat messages the same way."""
+    encoding: dict[str, Any] | None = None
+    """How training encoded its inputs (``training.rm_encoding.encoding_record``: layout, prompt rendering,
+    max length, truncation, padding side, pad token); the reward server encodes as it says."""
     version: int | None = None
     """Set by the registry when the model is registered."""
 
@@ -125,6 +128,7 @@ def evaluate_and_describe(
     snapshot_id: int | None = None,
     run_id: int | None = None,
     reporter=None,
+    encoding: dict[str, Any] | None = None,
 ) -> RewardModelReport:
     """Evaluate a freshly trained model on its snapshot's test split (tiny snapshots: validation, then
     train, and say so), measure its normalisation statistics on the train split and build its card.
@@ -156,5 +160,6 @@ def evaluate_and_describe(
         data=data,
         snapshot_id=snapshot_id,
         run_id=run_id,
+        encoding=encoding,
     )
     return RewardModelReport(card=card, metrics=metrics, split=split)

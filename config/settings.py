@@ -180,6 +180,8 @@ PREFLAB_MAX_SWEEP_PARALLELISM = int(os.environ.get("PREFLAB_MAX_SWEEP_PARALLELIS
 # Capability gate: items per task set and bootstrap resamples per score (training/policy/capability).
 PREFLAB_MAX_GATE_ITEMS = int(os.environ.get("PREFLAB_MAX_GATE_ITEMS", "1000"))
 PREFLAB_MAX_GATE_BOOTSTRAP = int(os.environ.get("PREFLAB_MAX_GATE_BOOTSTRAP", "10000"))
+# Members of one ensemble reward model: each is a full training run's work.
+PREFLAB_MAX_ENSEMBLE_SIZE = int(os.environ.get("PREFLAB_MAX_ENSEMBLE_SIZE", "8"))
 # Server paths an import API `source` may name (after symlinks are resolved); comma-separated. Not the
 # artifact directory: it holds every project's snapshots.
 PREFLAB_IMPORT_ROOTS = [

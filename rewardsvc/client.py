@@ -31,6 +31,8 @@ class ScoreResult:
     normalized: bool = False
     truncated: list[bool] = field(default_factory=list)
     raw_rewards: list[float] | None = None
+    uncertainty: list[float] | None = None
+    """An ensemble RM's spread of member rewards per item (units of ``rewards``); None for a single model."""
 
 
 class RewardServerError(Exception):
@@ -76,11 +78,12 @@ def _chunks(items: list[dict], size: int) -> list[list[dict]]:
 
 
 def _merge(parts: list[dict]) -> ScoreResult:
-    rewards, truncated, raw = [], [], []
+    rewards, truncated, raw, spread = [], [], [], []
     for part in parts:
         rewards.extend(part["rewards"])
         truncated.extend(part.get("truncated", [False] * len(part["rewards"])))
         raw.extend(part.get("raw_rewards") or [])
+        spread.extend(part.get("uncertainty") or [])
     first = parts[0]
     return ScoreResult(
         rewards=rewards,
@@ -89,6 +92,7 @@ def _merge(parts: list[dict]) -> ScoreResult:
         normalized=bool(first.get("normalized")),
         truncated=truncated,
         raw_rewards=raw or None,
+        uncertainty=spread if len(spread) == len(rewards) and spread else None,
     )
 
 

@@ -2,7 +2,9 @@
 
 The artifact contract (from training): ``artifact_dir`` is a ``save_pretrained`` directory of an
 ``AutoModelForSequenceClassification`` with one label, its tokenizer and ``preflab_card.json``
-(``reward_mean``, ``reward_std``, ``max_length``, ``base_model``, ``snapshot_hash``, ``version``).
+(``reward_mean``, ``reward_std``, ``max_length``, ``base_model``, ``snapshot_hash``, ``version``); or an
+ensemble artifact (``training.rm_ensemble``: members under ``members/<i>``, listed on the card), scored with the
+members' mean and their spread as the uncertainty (``RewardScorer.forward_scored``).
 
 Inputs are encoded, padded, run and normalised by ``training.rm_encoding``, the module training and
 evaluation use, following the card's ``encoding`` (``InputEncoder``): decoders get ``prompt ids + response
@@ -34,8 +36,17 @@ from training.rm_encoding import (
     sigmoid,
 )
 from training.rm_encoding import forward as model_forward
+from training.rm_ensemble import EnsembleRewardModel, load_reward_model, member_rewards, reward_spread
 
-__all__ = ["CARD_NAME", "EncodedInput", "RewardScorer", "normalize_rewards", "read_card", "sigmoid"]
+__all__ = [
+    "CARD_NAME",
+    "EncodedInput",
+    "RewardList",
+    "RewardScorer",
+    "normalize_rewards",
+    "read_card",
+    "sigmoid",
+]
 
 CARD_NAME = "preflab_card.json"
 
@@ -52,6 +63,15 @@ def read_card(model_dir: Path | str) -> dict:
 def render_messages(messages: Messages) -> str:
     """A plain rendering of chat messages for tokenizers without a chat template."""
     return "\n\n".join(f"{m.get('role', 'user').capitalize()}: {m.get('content', '')}" for m in messages)
+
+
+class RewardList(list):
+    """Rewards in input order (JSON-encoded as a plain list), with ``uncertainty``: per input, the spread
+    (population std) of an ensemble's member rewards, or None when a single model scored them."""
+
+    def __init__(self, rewards, uncertainty: list[float] | None = None) -> None:
+        super().__init__(rewards)
+        self.uncertainty = uncertainty
 
 
 class RewardScorer:
@@ -100,6 +120,7 @@ class RewardScorer:
         self.labels = [
             (model.config.id2label or {}).get(i, f"LABEL_{i}") for i in range(model.config.num_labels)
         ]
+        self.ensemble_size = model.size if isinstance(model, EnsembleRewardModel) else 1
         self._lock = threading.Lock()
 
     @classmethod
@@ -113,19 +134,19 @@ class RewardScorer:
         version: int | None = None,
         name: str | None = None,
     ) -> RewardScorer:
-        """Load a ``save_pretrained`` seq-cls dir; explicit statistics override the card's."""
+        """Load a ``save_pretrained`` seq-cls dir, or an ensemble artifact (``training.rm_ensemble``: every
+        member); explicit statistics override the card's."""
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
 
         model_dir = Path(model_dir)
         card = read_card(model_dir)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_dir, num_labels=1, dtype=torch.float32
-        )
+        model = load_reward_model(model_dir, num_labels=1, dtype=torch.float32)
         model.eval()
-        if model.config.pad_token_id is None:
-            model.config.pad_token_id = tokenizer.pad_token_id or tokenizer.eos_token_id
+        for member in getattr(model, "members", [model]):
+            if member.config.pad_token_id is None:
+                member.config.pad_token_id = tokenizer.pad_token_id or tokenizer.eos_token_id
         return cls(
             model,
             tokenizer,
@@ -154,6 +175,16 @@ class RewardScorer:
         """One padded forward pass (``training.rm_encoding.forward``) returning each input's reward."""
         with self._lock:
             return model_forward(self.model, [e.input_ids for e in batch], pad_token_id=self.pad_id)
+
+    def forward_scored(self, batch: Sequence[EncodedInput]) -> list[tuple[float, float | None]]:
+        """(reward, uncertainty) of each input: for an ensemble the members' mean and population std, one
+        padded forward per member on the batch; for a single model its reward and None."""
+        sequences = [e.input_ids for e in batch]
+        with self._lock:
+            if self.ensemble_size == 1:
+                return [(r, None) for r in model_forward(self.model, sequences, pad_token_id=self.pad_id)]
+            per_input = member_rewards(self.model, sequences, pad_token_id=self.pad_id)
+        return [reward_spread(values) for values in per_input]
 
     def score_encoded(self, encoded: Sequence[EncodedInput], batch_size: int = 16) -> list[float]:
         """Score many inputs: sorted by length to cut padding, ``batch_size`` per forward."""

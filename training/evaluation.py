@@ -206,3 +206,60 @@ def evaluate_pairs(
         "reward_std": reward_std,
     }
     return report
+
+
+# --- intervals ------------------------------------------------------------------------------------------
+
+
+def pair_outcomes(r_chosen: Sequence[float], r_rejected: Sequence[float]) -> np.ndarray:
+    """Per pair: 1 if the chosen response scores higher, 0 if lower, 0.5 on an exact tie (its mean is
+    ``pairwise_accuracy``)."""
+    diff = np.asarray(r_chosen, dtype=float) - np.asarray(r_rejected, dtype=float)
+    return (diff > 0) + 0.5 * (diff == 0)
+
+
+def bootstrap_accuracy(
+    outcomes: Sequence[float], *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict:
+    """Accuracy (mean of ``pair_outcomes``) with a percentile bootstrap interval over the pairs:
+    {"accuracy", "ci": [lo, hi], "n"}. The pairs are resampled with replacement ``n_boot`` times."""
+    x = np.asarray(outcomes, dtype=float)
+    if x.size == 0:
+        return {"accuracy": None, "ci": [None, None], "n": 0}
+    idx = np.random.default_rng(seed).integers(0, x.size, size=(n_boot, x.size))
+    means = x[idx].mean(axis=1)
+    tail = (1 - level) / 2
+    lo, hi = np.quantile(means, [tail, 1 - tail])
+    return {"accuracy": float(x.mean()), "ci": [float(lo), float(hi)], "n": int(x.size)}
+
+
+def paired_bootstrap_difference(
+    outcomes_a: Sequence[float],
+    outcomes_b: Sequence[float],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
+    """Accuracy of A minus accuracy of B on the same pairs, with a paired percentile bootstrap interval
+    (each resample draws pairs, and both models are scored on the drawn pairs, so the pair-to-pair variance
+    both share cancels). ``verdict`` is "better" when the interval lies above 0, "worse" below, otherwise
+    "no clear difference"; ``share_a_ahead`` is the share of resamples where A is ahead."""
+    a, b = np.asarray(outcomes_a, dtype=float), np.asarray(outcomes_b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired outcomes differ in length: {a.size} and {b.size}")
+    if a.size == 0:
+        return {"difference": None, "ci": [None, None], "verdict": "no pairs", "share_a_ahead": None, "n": 0}
+    idx = np.random.default_rng(seed).integers(0, a.size, size=(n_boot, a.size))
+    diffs = (a[idx] - b[idx]).mean(axis=1)
+    tail = (1 - level) / 2
+    lo, hi = (float(v) for v in np.quantile(diffs, [tail, 1 - tail]))
+    verdict = "better" if lo > 0 else "worse" if hi < 0 else "no clear difference"
+    return {
+        "difference": float(a.mean() - b.mean()),
+        "ci": [lo, hi],
+        "verdict": verdict,
+        "share_a_ahead": float(np.mean(diffs > 0)),
+        "n": int(a.size),
+        "n_boot": n_boot,
+    }

@@ -18,7 +18,7 @@ from typing import Any
 #: during training logs the same numbers with an ``eval_`` prefix).
 REWARD_METRICS = {
     k: k
-    for k in ("loss", "accuracy", "margin", "learning_rate", "grad_norm", "mean_reward")
+    for k in ("loss", "accuracy", "margin", "learning_rate", "grad_norm", "mean_reward", "length_correlation")
     + ("eval_loss", "eval_accuracy", "eval_margin", "eval_mean_reward")
 }
 

@@ -63,7 +63,7 @@ class ModelHolder:
             model_dir, max_length=max_length, reward_mean=mean, reward_std=std, version=version, name=model_id
         )
         batcher = MicroBatcher(
-            scorer.forward,
+            scorer.forward_scored,  # (reward, uncertainty) per input
             self.config.batching,
             on_forward=self.metrics.on_forward,
             thread_initializer=_set_thread_limits(self.config.num_threads),

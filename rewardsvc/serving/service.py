@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 
 from rewardsvc.batching import BatcherClosed, QueueFull
-from rewardsvc.scoring import EncodedInput, RewardScorer
+from rewardsvc.scoring import EncodedInput, RewardList, RewardScorer
 from rewardsvc.serving.auth import Principal, TokenAuth
 from rewardsvc.serving.config import ServerConfig
 from rewardsvc.serving.errors import ApiError
@@ -170,7 +170,9 @@ class RewardService:
 
     async def score(
         self, model: LoadedModel, encode: Callable[[RewardScorer], list[EncodedInput]], chars: int
-    ) -> tuple[list[float], list[EncodedInput]]:
+    ) -> tuple[RewardList, list[EncodedInput]]:
+        """Encode, queue for the micro-batcher and wait: the rewards in input order (an ensemble's member
+        mean, with the members' spread as ``rewards.uncertainty``) and the encoded inputs."""
         # Tokenising a few short inputs is cheaper than a thread hop; big requests go to a thread.
         from jinja2.exceptions import TemplateError
 
@@ -184,7 +186,7 @@ class RewardService:
             raise ApiError(400, "invalid", f"The input cannot be encoded for this model: {exc}") from exc
         self.metrics.queue_depth.set(model.batcher.queue_depth + len(encoded))
         try:
-            rewards = await model.batcher.submit(encoded, [len(e) for e in encoded])
+            scored = await model.batcher.submit(encoded, [len(e) for e in encoded])
         except QueueFull as exc:
             raise ApiError(503, "overloaded", f"Server busy: {exc}.", headers={"Retry-After": "1"}) from exc
         except BatcherClosed as exc:  # cannot happen while a request holds the model; kept as a guard
@@ -194,7 +196,8 @@ class RewardService:
         n_trunc = sum(e.truncated for e in encoded)
         if n_trunc:
             self.metrics.truncated.inc(n_trunc)
-        return rewards, encoded
+        ensemble = model.scorer.ensemble_size > 1
+        return RewardList([r for r, _ in scored], [u for _, u in scored] if ensemble else None), encoded
 
     def sample(self, model: LoadedModel, prompts: list, responses: list[str], rewards: list[float]) -> None:
         self.samples.sample(model, prompts, responses, rewards)

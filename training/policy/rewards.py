@@ -81,14 +81,15 @@ class InProcessReward:
     ) -> None:
         import json
 
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
 
         from training.rm_encoding import encoder_from_card
+        from training.rm_ensemble import load_reward_model
 
         card_path = Path(model_dir) / "preflab_card.json"
         card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+        self.model = load_reward_model(str(model_dir)).eval()  # an ensemble: its members' mean
         self.inputs = encoder_from_card(self.tokenizer, card, max_length=max_length)
         self.layout = self.inputs.layout
         self.max_length, self.batch_size = max_length, batch_size

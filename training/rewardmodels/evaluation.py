@@ -95,6 +95,9 @@ class RewardModelCard:
     max length, truncation, padding side, pad token); the reward server encodes as it says."""
     version: int | None = None
     """Set by the registry when the model is registered."""
+    ensemble: dict[str, Any] | None = None
+    """An ensemble's members: {"size", "resample", "members": [{"dir", "seed", "steps"}]} (the loader,
+    ``training.rm_ensemble``, reads the member directories from here); None for a single model."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -83,12 +83,12 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any] | None:
     """Train (and on rank 0 evaluate, describe and save) from a spec dict; returns rank 0's metrics, else
     None. The evaluation and the card are the Celery executor's (``training.rewardmodels.evaluation``)."""
     from training.rewardmodels.evaluation import evaluate_and_describe
-    from training.rewardmodels.trainer import RewardRunConfig, train_reward_model
+    from training.rewardmodels.trainer import RewardRunConfig, describe_ensemble, train_for_config
 
     cfg = RewardRunConfig.from_dict(spec.get("config"))
     out = Path(spec["output_dir"])
     seed = int(spec.get("seed", 42))
-    trained = train_reward_model(
+    trained = train_for_config(
         base_model=spec["base_model"], artifact_dir=spec["snapshot_dir"], cfg=cfg, seed=seed, output_dir=out
     )
     if not trained.is_main:
@@ -107,6 +107,7 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any] | None:
         run_id=spec.get("run_id"),
         encoding=trained.encoding,
     )
+    describe_ensemble(trained, described, snapshot_dir=spec["snapshot_dir"], cfg=cfg, seed=seed)
     result = {**trained.summary(), "eval": described.metrics, "eval_split": described.split}
     (out / "metrics.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     described.card.write(out)
@@ -162,10 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         jobs.run_execute(run_id=args.run_id)  # claims, reports, saves, evaluates, registers
         return 0 if TrainingRun.objects.get(pk=args.run_id).status == JobStatus.SUCCEEDED else 1
     # other ranks: train in lock-step with rank 0, write nothing
-    from training.rewardmodels.trainer import RewardRunConfig, train_reward_model
+    from training.rewardmodels.trainer import RewardRunConfig, train_for_config
 
     run = TrainingRun.objects.select_related("snapshot").get(pk=args.run_id)
-    train_reward_model(
+    train_for_config(
         base_model=run.base_model,
         artifact_dir=run.snapshot.artifact_dir,
         cfg=RewardRunConfig.from_dict(run.config),

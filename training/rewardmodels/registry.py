@@ -97,13 +97,15 @@ def reward_model_evaluate(
     *, reward_model: RewardModel, snapshot: DatasetSnapshot, split: str = "test", batch_size: int = 16
 ) -> ModelEvaluation:
     """Score a snapshot split with a registered model and store the report (loads the model in-process)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from training.rm_ensemble import load_reward_model
 
     rows, meta = read_snapshot_split(snapshot.artifact_dir, split)
     if not rows:
         raise ValidationError(f"snapshot {snapshot} has no '{split}' pairs")
     tokenizer = AutoTokenizer.from_pretrained(reward_model.artifact_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(reward_model.artifact_dir)
+    model = load_reward_model(reward_model.artifact_dir)  # an ensemble scores with its members' mean
     metrics = evaluate_split(
         model, tokenizer, rows, meta, max_length=reward_model.max_length, batch_size=batch_size
     )

@@ -52,6 +52,12 @@ def reward_run_create(
         raise ValidationError(
             {"config": "config.early_stopping_patience: needs eval_strategy 'steps' or 'epoch'"}
         )
+    for name, value, low in (
+        ("ensemble_size", cfg.ensemble_size, 1),
+        ("length_penalty", cfg.length_penalty, 0),
+    ):
+        if value < low:
+            raise ValidationError({f"config.{name}": [f"config.{name}: must be at least {low}, got {value}"]})
     work_limits_check("config", cfg)
     project = project or snapshot.projects.order_by("pk").first()
     run = TrainingRun.objects.create(

@@ -63,12 +63,13 @@ def task_scoring_cancel(*, job: TaskScoringJob) -> TaskScoringJob:
 
 
 def _model_scorer(reward_model: RewardModel) -> PairScorer:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from training.rm_encoding import score_split
+    from training.rm_ensemble import load_reward_model
 
     tokenizer = AutoTokenizer.from_pretrained(reward_model.artifact_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(reward_model.artifact_dir)
+    model = load_reward_model(reward_model.artifact_dir)
 
     def score(rows: list[dict], meta: list[dict]):
         return score_split(model, tokenizer, rows, meta, max_length=reward_model.max_length)

@@ -12,13 +12,16 @@ import dataclasses
 import shutil
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 from training.configs import parse_config
 from training.datasets.reader import preference_rows, read_snapshot_split, snapshot_prompt_rendering
 from training.jobs import RunReporter
+from training.rewardmodels.ensemble import bootstrap_resample, ensemble_report, train_ensemble
 from training.rewardmodels.evaluation import evaluate_and_describe
+from training.rewardmodels.length_debias import add_length_columns, debiased_trainer
 from training.rewardmodels.validation import checkpoint_selection, evaluation_args, validation_dataset
 from training.rm_encoding import PairEncoder, encoding_record, prepare_tokenizer, tokenize_pairs
 from training.tracking import Tracking, tracking_env, tracking_for
@@ -94,6 +97,19 @@ class RewardRunConfig:
     (>= 1B parameters) on a GPU; on CPU and for small models it only costs time."""
     torch_threads: int | None = None
     """``torch.set_num_threads`` in the worker (None: leave torch's default)."""
+    length_penalty: float = 0.0
+    """Length debiasing: weight of ``|corr(reward, response length)|`` over each batch, added to the loss
+    (``training.rewardmodels.length_debias``); 0 turns it off. The correlation is scale-free, so its gradient
+    grows as the rewards' spread shrinks: on a freshly initialised head a large weight swings the correlation
+    past 0 (see benchmarks/RESULTS.md for the weights measured on hh-rlhf)."""
+    ensemble_size: int = 1
+    """Train this many members as one ensemble RM: one run, one artifact (``members/<i>``), one registered
+    version; the server scores with the members' mean and returns their spread as ``uncertainty``
+    (``training.rewardmodels.ensemble``). Each member costs a full training; capped by
+    ``PREFLAB_MAX_ENSEMBLE_SIZE``."""
+    ensemble_resample: Literal["seed", "bootstrap"] = "seed"
+    """How members differ: by seed only (``seed``, ``seed + 1``, ...: head initialisation and data order), or
+    also by a bootstrap resample of the train pairs (``bootstrap``)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> RewardRunConfig:
@@ -236,11 +252,13 @@ def train_reward_model(
     output_dir: str | Path,
     reporter: RunReporter | None = None,
     tracking: Tracking | None = None,
+    bootstrap_seed: int | None = None,
 ) -> TrainedRewardModel:
     """Train on a snapshot's train split (evaluating on its validation split as ``cfg`` says) and save the
     model + tokenizer to ``output_dir`` (rank 0).
 
     Works without a run (``reporter=None``): the benchmark and ``python -m training.rewardmodels.launch`` use it.
+    ``bootstrap_seed``: train on a bootstrap resample of the train pairs (an ensemble member).
     """
     import torch
     from datasets import Dataset
@@ -258,7 +276,11 @@ def train_reward_model(
         rows = rows[: cfg.max_train_pairs]
     if not rows:
         raise ValueError(f"snapshot at {artifact_dir} has no train preference pairs")
+    if bootstrap_seed is not None:
+        rows = bootstrap_resample(rows, seed=bootstrap_seed)
     cols, report = tokenize_pairs(rows, encoder, use_margin=cfg.use_margin)
+    if cfg.length_penalty:
+        add_length_columns(cols, rows)
     report["neutral_dropped"] = neutral
     cols.pop("kept_index")
     if not cols["chosen_ids"]:
@@ -290,8 +312,11 @@ def train_reward_model(
         tracking=tracking,
         parameters=sum(p.numel() for p in model.parameters()),
     )
+    trainer_class = (
+        partial(debiased_trainer, length_penalty=cfg.length_penalty) if cfg.length_penalty else RewardTrainer
+    )
     with tracking_env(tracking):
-        trainer = RewardTrainer(
+        trainer = trainer_class(
             model=model,
             args=args,
             train_dataset=train_dataset,
@@ -346,6 +371,53 @@ def train_reward_model(
     )
 
 
+def train_for_config(
+    *,
+    base_model: str,
+    artifact_dir: str | Path,
+    cfg: RewardRunConfig,
+    seed: int,
+    output_dir: str | Path,
+    reporter: RunReporter | None = None,
+    tracking: Tracking | None = None,
+):
+    """One model (``train_reward_model``) or, with ``cfg.ensemble_size > 1``, an ensemble of them
+    (``training.rewardmodels.ensemble.train_ensemble``); both answer ``model``, ``tokenizer``, ``is_main``,
+    ``data``, ``steps``, ``train_seconds`` and ``summary()``."""
+    train = (
+        partial(train_ensemble, train_member=train_reward_model)
+        if cfg.ensemble_size > 1
+        else train_reward_model
+    )
+    return train(
+        base_model=base_model,
+        artifact_dir=artifact_dir,
+        cfg=cfg,
+        seed=seed,
+        output_dir=output_dir,
+        reporter=reporter,
+        tracking=tracking,
+    )
+
+
+def describe_ensemble(trained, described, *, snapshot_dir, cfg: RewardRunConfig, seed: int) -> None:
+    """For an ensemble: the card lists its members and the report says whether it beats its best member."""
+    if cfg.ensemble_size <= 1:
+        return
+    described.card.ensemble = trained.card_entry()
+    described.metrics["ensemble"] = ensemble_report(
+        trained.model,
+        trained.tokenizer,
+        snapshot_dir=snapshot_dir,
+        split=described.split,
+        max_length=cfg.max_length,
+        batch_size=cfg.eval_batch_size,
+        seed=seed,
+    )
+    vs = described.metrics["ensemble"]["vs_best_member"]
+    described.card.metrics["ensemble_vs_best_member"] = {k: vs[k] for k in ("difference", "ci", "verdict")}
+
+
 def execute_reward_run(run, reporter: RunReporter) -> dict[str, Any]:
     """Snapshot -> RewardTrainer -> artifact (temp dir, renamed when complete) -> evaluation -> registry."""
     from django.conf import settings
@@ -359,7 +431,7 @@ def execute_reward_run(run, reporter: RunReporter) -> dict[str, Any]:
     cfg = RewardRunConfig.from_dict(run.config)
     root = Path(run.output_dir or Path(settings.ARTIFACT_DIR) / "runs" / f"run-{run.pk}")
     with artifact_dir_build(root) as tmp_dir:
-        trained = train_reward_model(
+        trained = train_for_config(
             base_model=run.base_model,
             artifact_dir=snapshot.artifact_dir,
             cfg=cfg,
@@ -391,6 +463,7 @@ def execute_reward_run(run, reporter: RunReporter) -> dict[str, Any]:
             reporter=reporter,
             encoding=trained.encoding,
         )
+        describe_ensemble(trained, described, snapshot_dir=snapshot.artifact_dir, cfg=cfg, seed=run.seed)
         described.card.write(tmp_dir)
     reward_model = reward_model_register(
         run=run,

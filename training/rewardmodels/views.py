@@ -33,7 +33,15 @@ from training.rewardmodels.services import live_agreement_record, reward_run_cre
 from training.rewardmodels.trainer import RewardRunConfig
 from training.runs import run_list, run_live_state
 
-FORM_FIELDS = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "max_length", "max_steps")
+FORM_FIELDS = (
+    "learning_rate",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "max_length",
+    "max_steps",
+    "ensemble_size",
+    "length_penalty",
+)
 
 
 def _run_or_404(user, run_id: int) -> TrainingRun:

@@ -78,6 +78,15 @@ def check_model(model: LoadedModel, requested: Any, field_name: str = "model") -
         )
 
 
+def uncertainty_of(model: LoadedModel, rewards, *, normalize: bool = False) -> list[float] | None:
+    """An ensemble's per-input spread of member rewards (``RewardList.uncertainty``), in normalised units
+    when the rewards are normalised; None for a single model, whose answers carry no ``uncertainty``."""
+    spread = getattr(rewards, "uncertainty", None)
+    if spread is None:
+        return None
+    return [u / model.scorer.reward_std for u in spread] if normalize else list(spread)
+
+
 def want_normalize(model: LoadedModel, normalize: bool) -> None:
     if normalize and not model.scorer.can_normalize:
         raise ApiError(400, "cannot_normalize", "This reward model has no stored reward mean/std.")

@@ -1,6 +1,7 @@
 """PrefLab's native protocol: ``POST /v1/reward/score`` with ``{"items": [{"prompt", "response"}],
 "normalize"?, "model"?}`` -> ``{"model", "model_version", "rewards", "normalized", "truncated",
-"raw_rewards"?}``. A prompt is a string or a list of chat messages."""
+"raw_rewards"?, "uncertainty"?}``. A prompt is a string or a list of chat messages. ``uncertainty`` (an
+ensemble RM only) is the spread of its members' rewards per item, in the units of ``rewards``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from rewardsvc.scoring import EncodedInput
 from rewardsvc.serving.errors import ApiError
 from rewardsvc.serving.models import LoadedModel
-from rewardsvc.serving.routes.common import check_model, read_json, timed, want_normalize
+from rewardsvc.serving.routes.common import check_model, read_json, timed, uncertainty_of, want_normalize
 from rewardsvc.serving.service import RewardService
 
 
@@ -86,7 +87,10 @@ def envelope(
         "truncated": [e.truncated for e in encoded],
     }
     if req.normalize:
-        body["raw_rewards"] = rewards
+        body["raw_rewards"] = list(rewards)
+    uncertainty = uncertainty_of(model, rewards, normalize=req.normalize)
+    if uncertainty is not None:
+        body["uncertainty"] = uncertainty
     return body
 
 

@@ -1,6 +1,8 @@
 """OpenRLHF's remote reward model: ``POST /get_reward`` with ``{"query", "prompts"?, "labels"?}`` ->
 ``{"rewards", "scores", "extra_logs"}``. ``query`` holds full texts (prompt + response); add
-``?normalize=1`` to the URL for normalised rewards."""
+``?normalize=1`` to the URL for normalised rewards. An ensemble RM adds ``uncertainty`` (its members' spread
+per query) at the top and in ``extra_logs``, which OpenRLHF logs per sample; OpenRLHF reads only
+``rewards`` (``scores``, ``extra_logs`` in newer versions), so the field costs it nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from rewardsvc.scoring import EncodedInput, RewardScorer
 from rewardsvc.serving.errors import ApiError
 from rewardsvc.serving.models import LoadedModel
-from rewardsvc.serving.routes.common import read_json, timed, want_normalize
+from rewardsvc.serving.routes.common import read_json, timed, uncertainty_of, want_normalize
 from rewardsvc.serving.service import RewardService
 
 
@@ -65,12 +67,16 @@ def parse(data: dict, request: Request, service: RewardService) -> RewardRequest
 def envelope(
     model: LoadedModel, req: RewardRequest, rewards: list[float], encoded: list[EncodedInput]
 ) -> dict:
-    out = model.scorer.normalize(rewards) if req.normalize else rewards
-    return {
+    out = model.scorer.normalize(rewards) if req.normalize else list(rewards)
+    body = {
         "rewards": out,
         "scores": out,
         "extra_logs": {"truncated": [float(e.truncated) for e in encoded]},
     }
+    uncertainty = uncertainty_of(model, rewards, normalize=req.normalize)
+    if uncertainty is not None:
+        body["uncertainty"] = body["extra_logs"]["uncertainty"] = uncertainty
+    return body
 
 
 @timed("get_reward")

@@ -35,6 +35,7 @@ async def models_route(request: Request, service: RewardService) -> Response:
                 "version": model.version,
                 "reward_model_id": model.reward_model_pk,
                 "max_model_len": model.scorer.max_length,
+                "ensemble_size": model.scorer.ensemble_size,
                 "serving": model is service.models.current,
                 "normalization": {"mean": model.scorer.reward_mean, "std": model.scorer.reward_std},
             }

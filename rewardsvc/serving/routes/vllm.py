@@ -3,7 +3,9 @@ task a reward model answers here) with ``{"input", "model"?, "use_activation"?}`
 text. ``POST /score`` (and ``/v1/score``) with ``{"text_1", "text_2", "model"?, "use_activation"?}``: vLLM's
 pair-scoring API, where ``text_1`` is the prompt (one for all, or one per ``text_2``) and ``text_2`` the
 responses, kept as two segments, so it scores exactly as the native route does. Values are sigmoid(reward),
-or the raw reward with ``use_activation`` false; one class: the reward."""
+or the raw reward with ``use_activation`` false; one class: the reward. For an ensemble RM each row also carries
+``uncertainty``: the spread of the members' raw rewards (logit units, never passed through the sigmoid).
+vLLM's own response models allow extra fields, and clients read ``probs`` / ``data`` / ``score``."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from rewardsvc.scoring import sigmoid
 from rewardsvc.serving.errors import ApiError
 from rewardsvc.serving.models import LoadedModel
-from rewardsvc.serving.routes.common import check_model, read_json, timed
+from rewardsvc.serving.routes.common import check_model, read_json, timed, uncertainty_of
 from rewardsvc.serving.service import RewardService
 
 
@@ -34,6 +36,11 @@ class Classified:
     model: LoadedModel
     values: list[float]
     tokens: int
+    uncertainty: list[float] | None = None
+    """An ensemble's per-input spread of member rewards (raw units); None for a single model."""
+
+    def row_extra(self, i: int) -> dict:
+        return {} if self.uncertainty is None else {"uncertainty": self.uncertainty[i]}
 
 
 def parse(data: dict, service: RewardService) -> ClassifyRequest:
@@ -66,7 +73,7 @@ async def classify(service: RewardService, principal, req: ClassifyRequest) -> C
             model, lambda s: [s.encode_text(t) for t in req.inputs], sum(len(t) for t in req.inputs)
         )
     values = [sigmoid(r) if req.use_activation else r for r in rewards]
-    return Classified(model, values, sum(len(e) for e in encoded))
+    return Classified(model, values, sum(len(e) for e in encoded), uncertainty_of(model, rewards))
 
 
 @dataclass
@@ -133,7 +140,7 @@ async def classify_route(request: Request, service: RewardService) -> Response:
     result = await classify(service, principal, req)
     label = result.model.scorer.labels[0]
     rows = [
-        {"index": i, "label": label, "probs": [value], "num_classes": 1}
+        {"index": i, "label": label, "probs": [value], "num_classes": 1, **result.row_extra(i)}
         for i, value in enumerate(result.values)
     ]
     service.metrics.items.labels("classify").inc(len(rows))
@@ -148,7 +155,10 @@ async def pooling_route(request: Request, service: RewardService) -> Response:
     if task != "classify":
         raise ApiError(400, "unsupported_task", f"Only task 'classify' is served, not {task!r}.")
     result = await classify(service, principal, parse(data, service))
-    rows = [{"index": i, "object": "pooling", "data": [value]} for i, value in enumerate(result.values)]
+    rows = [
+        {"index": i, "object": "pooling", "data": [value], **result.row_extra(i)}
+        for i, value in enumerate(result.values)
+    ]
     service.metrics.items.labels("pooling").inc(len(rows))
     return JSONResponse(envelope("pool", result, rows))
 
@@ -166,7 +176,10 @@ async def score_pairs_route(request: Request, service: RewardService) -> Respons
         )
         service.sample(model, req.prompts, req.responses, rewards)
     values = [sigmoid(r) if req.use_activation else r for r in rewards]
-    result = Classified(model, values, sum(len(e) for e in encoded))
-    rows = [{"index": i, "object": "score", "score": value} for i, value in enumerate(values)]
+    result = Classified(model, values, sum(len(e) for e in encoded), uncertainty_of(model, rewards))
+    rows = [
+        {"index": i, "object": "score", "score": value, **result.row_extra(i)}
+        for i, value in enumerate(values)
+    ]
     service.metrics.items.labels("vllm_score").inc(len(rows))
     return JSONResponse(envelope("score", result, rows))

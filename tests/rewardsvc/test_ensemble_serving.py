@@ -117,6 +117,14 @@ def test_an_ensemble_is_served_with_its_mean_and_spread_on_every_route(reward_se
                 "uncertainty": pytest.approx(spread[0], abs=1e-5),
             }
         ]
+        # vLLM /score: prompt and responses as two segments, equal to native, with the rows' uncertainty
+        scored = httpx.post(
+            srv.url + "/score",
+            json={"text_1": PROMPT, "text_2": RESPONSES, "use_activation": False},
+            headers=auth,
+        ).json()["data"]
+        assert [r["score"] for r in scored] == pytest.approx(mean, abs=1e-5)
+        assert [r["uncertainty"] for r in scored] == pytest.approx(spread, abs=1e-5)
         models = httpx.get(srv.url + "/v1/models", headers=auth).json()["data"]
         assert models[0]["ensemble_size"] == 2
 

@@ -79,3 +79,35 @@ class PolicyPromotionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """View-only: rows written by jobs (measurements, studies, gate results), never by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.LiveAgreement)
+class LiveAgreementAdmin(_ReadOnlyAdmin):
+    list_display = ("id", "reward_model", "n", "accuracy", "baseline", "computed_at")
+
+
+@admin.register(m.RewardModelSweep)
+class RewardModelSweepAdmin(_ReadOnlyAdmin):
+    list_display = ("id", "project", "snapshot", "status", "best_trial_number", "best_value", "created_at")
+    list_filter = ("status",)
+
+
+@admin.register(m.SweepTrial)
+class SweepTrialAdmin(_ReadOnlyAdmin):
+    list_display = ("id", "sweep", "number", "run", "state", "value")
+
+
+@admin.register(m.CapabilityResult)
+class CapabilityResultAdmin(_ReadOnlyAdmin):
+    list_display = ("id", "policy_run", "run", "model_role", "task_set", "score", "ci_low", "ci_high", "n")
+    list_filter = ("task_set", "model_role")

@@ -102,6 +102,7 @@ STATE_RULES: dict[str, set[str]] = {
     # promotion needs a reason
     "POST /api/v1/policy-versions/{policy_id}/gate/": {"gate", "gate."},
     "POST /api/v1/policy-versions/{policy_id}/promote/": {"gate", "gate.", "reason"},
+    "POST /api/v1/reward-models/{model_id}/promote/": {"reason"},  # a forced promotion needs a reason
     "POST /api/v1/projects/{project_id}/spot-checks/verdicts": {"candidate"},  # a sample of this project
 }
 # Error codes that report on the content of an uploaded file, which the schema sees as opaque bytes.

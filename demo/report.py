@@ -110,3 +110,58 @@ def report_lines(result: DemoResult, *, total_seconds: float | None = None) -> l
     )
     lines += [f"  {name:<19} {url}" for name, url in result.urls.items()]
     return lines
+
+
+def reward_hacking_lines(report, *, total_seconds: float) -> list[str]:
+    """The reward-hacking experiment side by side: training, detectors, verdicts, the gate per check."""
+    runs = [report.runs[k] for k in ("unbiased", "biased") if k in report.runs]
+
+    def row(name: str, values: list[str]) -> str:
+        return f"  {name:<26}" + "".join(f"{v:<34}" for v in values)
+
+    def fmt(x: float) -> str:
+        return f"{x:.3f}"
+
+    lines = [
+        f"Reward-hacking experiment ({total_seconds:.0f} s): PPO on {report.sft_model}",
+        f"  {report.prompts} prompts, {report.steps} steps, seed {report.seed}; reward: rule {report.rule!r}, "
+        f"the biased run adds {report.length_bonus} per response character.",
+        "  Simulated: reviewers' spot-check verdicts (longer than 1.5x the SFT model's mean answer -> "
+        "length_inflation, empty -> empty_template, else fine) and battle votes (the answer scoring higher on the "
+        "unbiased rule wins).",
+        "",
+        row("", [f"{r.label} (run {r.run_id}, length_bonus {r.length_bonus})" for r in runs]),
+        row("reward first -> last", [f"{fmt(r.reward_first)} -> {fmt(r.reward_last)}" for r in runs]),
+        row("length first -> last (tok)", [f"{r.length_first:.1f} -> {r.length_last:.1f}" for r in runs]),
+        row("KL last / max", [f"{fmt(r.kl_last)} / {fmt(r.kl_max)}" for r in runs]),
+        row("detector warnings", [", ".join(r.warning_codes) or "none" for r in runs]),
+        row(
+            "spot-check verdicts",
+            [", ".join(f"{k} {v}" for k, v in sorted(r.verdicts.items()) if v) or "none" for r in runs],
+        ),
+        row("battle votes (simulated)", [str(r.battle_votes) for r in runs]),
+    ]
+    for check in ("capability", "battle", "reward_length", "spot_checks"):
+        lines.append(
+            row(
+                f"gate: {check}",
+                ["pass" if r.gate.get(check, {}).get("passed") else "FAIL" for r in runs],
+            )
+        )
+    lines.append(
+        row(
+            "promotion",
+            [
+                f"promoted (v{r.policy_version})" if r.promoted else "REFUSED: " + ", ".join(r.failed_checks)
+                for r in runs
+            ],
+        )
+    )
+    lines.append("")
+    for r in runs:
+        for w in r.warnings:
+            lines.append(f"  [{r.label}] {w.get('title')}: {w.get('message')}")
+        for check, verdict in r.gate.items():
+            if not verdict.get("passed"):
+                lines.append(f"  [{r.label}] gate {check}: {verdict.get('detail')}")
+    return lines

@@ -18,6 +18,9 @@ RewardFn = Callable[[list[Any], list[str]], list[float]]
 #: The reward server's native scoring route (see docs/policy-loop.md for the contract).
 SCORE_PATH = "/v1/reward/score"
 
+#: Largest ``length_bonus`` of a rule reward (reward units per response character).
+LENGTH_BONUS_MAX = 1.0
+
 
 class HttpReward:
     """POST ``{"items": [{"prompt", "response"}], "normalize": bool}`` to ``<base_url>/v1/reward/score``
@@ -116,7 +119,23 @@ def make_rule_reward(name: str, **params: Any) -> RewardFn:
     - ``keyword``: occurrences of ``params["keyword"]`` in the response (capped at ``params.get("cap", 5)``).
     - ``length``: ``-|len(response) - target| / target`` with ``target = params["target"]`` characters.
     - ``vowels``: share of vowels among the response characters, times ``params.get("scale", 5)``.
+
+    Any rule takes ``length_bonus`` (default 0): ``length_bonus * len(response)`` (characters) is added to
+    its score, a deliberate length bias (``demo.reward_hacking``: the same run with and without it shows
+    the reward-hacking detectors and the promotion gate at work). Bounded by ``LENGTH_BONUS_MAX``.
     """
+    bonus = float(params.pop("length_bonus", None) or 0.0)
+    if not 0.0 <= bonus <= LENGTH_BONUS_MAX:
+        raise ValueError(f"length_bonus must be between 0 and {LENGTH_BONUS_MAX}, not {bonus}")
+    base = _rule(name, params)
+    if not bonus:
+        return base
+    return lambda prompts, responses: [
+        s + bonus * len(r) for s, r in zip(base(prompts, responses), responses, strict=True)
+    ]
+
+
+def _rule(name: str, params: dict[str, Any]) -> RewardFn:
     if name == "keyword":
         keyword, cap = params["keyword"], params.get("cap", 5)
         return lambda prompts, responses: [float(min(r.count(keyword), cap)) for r in responses]

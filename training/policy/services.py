@@ -93,6 +93,8 @@ def policy_run_create(
             raise ValidationError({"config": "prompts.items is empty"})
     if kind != RunKind.SFT and spec.reward.type == "http" and not spec.reward.url:
         raise ValidationError({"config": "reward.url is required for an HTTP reward"})
+    if spec.reward.errors():
+        raise ValidationError({"config": spec.reward.errors()})
     if spec.reward.token:
         raise ValidationError(
             {"config": "do not store tokens in a run; use reward.token_env (an env var name)"}

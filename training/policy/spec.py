@@ -8,6 +8,7 @@ where ``algorithm`` holds the fields of ``SFTRunConfig`` (sft), ``PPOConfig`` (p
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 from dataclasses import asdict, dataclass, field
@@ -20,10 +21,10 @@ from training.policy.capability.config import GateConfig
 from training.policy.dpo import DPORunConfig
 from training.policy.grpo import GroupRLConfig
 from training.policy.ppo import PPOConfig
-from training.policy.rewards import RewardFn, reward_from_spec
+from training.policy.rewards import LENGTH_BONUS_MAX, RewardFn, reward_from_spec
 from training.policy.sft import SFTRunConfig
 
-RULE_PARAMS = ("keyword", "cap", "target", "scale")
+RULE_PARAMS = ("keyword", "cap", "target", "scale", "length_bonus")
 ALGORITHM_CONFIGS = {
     "sft": SFTRunConfig,
     "ppo": PPOConfig,
@@ -74,6 +75,19 @@ class RewardSource:
     cap: int | None = None
     target: float | None = None
     scale: float | None = None
+    length_bonus: float | None = None
+    """Rule rewards: add ``length_bonus * len(response)`` (characters), a deliberate length bias for the
+    reward-hacking experiment; 0 to ``LENGTH_BONUS_MAX`` (1.0), refused on other reward types."""
+
+    def errors(self) -> list[str]:
+        """Settings out of range (empty when valid)."""
+        if self.length_bonus is None:
+            return []
+        if self.type != "rule":
+            return ["reward.length_bonus applies to rule rewards only"]
+        if not (math.isfinite(self.length_bonus) and 0.0 <= self.length_bonus <= LENGTH_BONUS_MAX):
+            return [f"reward.length_bonus must be between 0 and {LENGTH_BONUS_MAX}, not {self.length_bonus}"]
+        return []
 
 
 @dataclass

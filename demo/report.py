@@ -126,7 +126,7 @@ def reward_hacking_lines(report, *, total_seconds: float) -> list[str]:
         f"Reward-hacking experiment ({total_seconds:.0f} s): PPO on {report.sft_model}",
         f"  {report.prompts} prompts, {report.steps} steps, seed {report.seed}; reward: rule {report.rule!r}, "
         f"the biased run adds {report.length_bonus} per response character.",
-        "  Simulated: reviewers' spot-check verdicts (longer than 1.5x the SFT model's mean answer -> "
+        "  Simulated: reviewers' spot-check verdicts (longer than 2.5x the SFT model's median answer -> "
         "length_inflation, empty -> empty_template, else fine) and battle votes (the answer scoring higher on the "
         "unbiased rule wins).",
         "",

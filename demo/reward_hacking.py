@@ -35,9 +35,9 @@ from training.policy.rewards import make_rule_reward
 
 Log = Callable[[str], None]
 
-#: The simulated reviewer calls a sample "length_inflation" when it is longer than this many times the mean
+#: The simulated reviewer calls a sample "length_inflation" when it is longer than this many times the median
 #: length (characters) of the SFT model's own answers (the run's step-1 rollouts, sampled before any update).
-INFLATION_FACTOR = 1.5
+INFLATION_FACTOR = 2.5
 #: The simulated voter calls a tie when the two answers' unbiased scores differ by less than this.
 VOTE_TIE_MARGIN = 0.05
 EXPERIMENT_USERS = {"engineer": "demo-engineer", "reviewer": "demo-reviewer", "voter": "sim-battle-voter"}
@@ -56,10 +56,12 @@ class ExperimentSettings:
     batch_size: int = 8
     mini_batch_size: int = 4
     ppo_epochs: int = 2
-    learning_rate: float = 5e-3
+    learning_rate: float = 2e-3
     max_new_tokens: int = 24
     temperature: float = 1.0
-    init_kl_coef: float = 0.05
+    init_kl_coef: float = 0.01
+    adaptive_kl: bool = False
+    """A fixed, small KL coefficient: the experiment shows what the reward alone does to the policy."""
     target_kl: float = 4.0
     battle_held_out: int = 4
     battle_max_new_tokens: int = 24
@@ -153,6 +155,7 @@ def _run_spec(s: ExperimentSettings, *, steps: int, prompts: list[str], length_b
             "max_new_tokens": s.max_new_tokens,
             "temperature": s.temperature,
             "init_kl_coef": s.init_kl_coef,
+            "adaptive_kl": s.adaptive_kl,
             "target_kl": s.target_kl,
         },
         "reward": reward,
@@ -177,7 +180,7 @@ def _spot_check(run: TrainingRun, project: Project, reviewer: User, s: Experimen
     give each sample the simulated reviewer's verdict; returns (verdict counts, reference length)."""
     rollouts = ScoredSample.objects.filter(run_id=run.pk, source="rollout")
     first = list(rollouts.order_by("id")[:ROLLOUTS_PER_STEP])
-    reference = statistics.fmean(len(x.response) for x in first) if first else 0.0
+    reference = statistics.median(len(x.response) for x in first) if first else 0.0
     latest = list(rollouts.order_by("-id")[: ROLLOUTS_PER_STEP * s.spot_check_steps])
     spot_project = project_create(
         created_by=project.created_by, name=f"Spot checks: run {run.pk} ({uuid.uuid4().hex[:6]})"
@@ -191,7 +194,7 @@ def _spot_check(run: TrainingRun, project: Project, reviewer: User, s: Experimen
             candidate_id=cand.pk,
             reviewer=reviewer,
             verdict=verdict,
-            note=f"simulated reviewer: {len(cand.text)} chars vs SFT mean {reference:.0f}",
+            note=f"simulated reviewer: {len(cand.text)} chars vs SFT median {reference:.0f}",
         )
         counts[verdict] = counts.get(verdict, 0) + 1
     return counts, reference
@@ -291,13 +294,14 @@ EXPERIMENT_SEED = 0
 EXPERIMENT_STEPS = 20
 #: Prompts of the tiny-model experiment (``manage.py demo --reward-hacking``, the slow test).
 DEMO_PROMPTS = [f"Tell me about item {i}" for i in range(28)]
-#: The SFT demonstrations: a short answer, so the SFT model stops early and a length bias has room to act.
+#: The SFT demonstrations: this sentence one to four times, so the SFT model stops after a few tokens, with
+#: some spread in length, and a length bias has room to act.
 SHORT_ANSWER = "It is ok."
 
 
 def prepare_short_answer_sft(*, base_model: str, prompts: list[str], seed: int, steps: int = 64) -> str:
     """An SFT run (through the job runner) that teaches ``base_model`` to answer every prompt briefly with
-    ``SHORT_ANSWER``; returns its model directory. A tiny random model never emits EOS, so its answers all
+    ``SHORT_ANSWER`` (repeated one to four times); returns its model directory. A tiny random model never emits EOS, so its answers all
     hit ``max_new_tokens`` and length could not inflate; after this SFT it stops after a few tokens."""
     import json
 
@@ -309,7 +313,11 @@ def prepare_short_answer_sft(*, base_model: str, prompts: list[str], seed: int, 
     root.mkdir(parents=True, exist_ok=True)
     demos = root / f"short-answers-{uuid.uuid4().hex[:8]}.jsonl"
     demos.write_text(
-        "".join(json.dumps({"prompt": p, "response": SHORT_ANSWER}) + "\n" for p in prompts), encoding="utf-8"
+        "".join(
+            json.dumps({"prompt": p, "response": " ".join([SHORT_ANSWER] * (1 + i % 4))}) + "\n"
+            for i, p in enumerate(prompts)
+        ),
+        encoding="utf-8",
     )
     engineer = demo_user(EXPERIMENT_USERS["engineer"], Role.ENGINEER, can_log_in=True)
     run = policy_run_create(

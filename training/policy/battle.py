@@ -253,9 +253,12 @@ def run_battle(
 ) -> tuple[Project, BattleReport, dict[str, list[str]]]:
     """Generate with every model, score with the reward, create the battle project. Returns the answers too."""
     answers = {
-        name: generate_answers(
-            path, prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed
-        )
+        name: [  # PostgreSQL text refuses NUL, which a policy may decode (a byte-fallback token)
+            a.replace("\x00", "")
+            for a in generate_answers(
+                path, prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed
+            )
+        ]
         for name, path in models.items()
     }
     scores = {name: [float(x) for x in reward_fn(prompts, texts)] for name, texts in answers.items()}

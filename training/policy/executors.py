@@ -89,6 +89,10 @@ SFT_METRICS = {
 }
 
 
+def _no_nul(value: Any) -> Any:
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
 class _LiveRun:
     """Per-step bookkeeping shared by PPO and GRPO/RLOO: metrics, samples, rollouts file, detectors."""
 
@@ -107,6 +111,8 @@ class _LiveRun:
     def on_metrics(self, step: int, metrics: dict, samples: list[dict] | None = None) -> None:
         from training.policy.services import policy_run_live_update
 
+        # PostgreSQL text and jsonb refuse NUL: a policy's sample may decode one (a byte-fallback token).
+        samples = [{k: _no_nul(v) for k, v in s.items()} for s in samples or []]
         row = {k: v for k, v in metrics.items() if k != "step"}
         self.reporter.log_metrics(step, row)
         self.history.append({"step": step, **row})

@@ -97,7 +97,13 @@ def score_answers(task_set: TaskSet, items: list[dict[str, Any]], answers: list[
         scores.append(score)
         if len(kept) < ITEMS_KEPT:
             kept.append(
-                {"id": item["id"], "score": score, "answer": answer.text[:ANSWER_CHARS_KEPT], **detail}
+                # PostgreSQL jsonb refuses NUL, which a model may decode (a byte-fallback token).
+                {
+                    "id": item["id"],
+                    "score": score,
+                    "answer": answer.text.replace("\x00", "")[:ANSWER_CHARS_KEPT],
+                    **detail,
+                }
             )
     return SetOutcome(task_set=task_set.name, scores=scores, items=kept)
 

@@ -214,7 +214,7 @@ def _simulate_battle_votes(run: TrainingRun, voter: User, rule: str) -> int:
     for task in tasks.order_by("pk"):
         a, b = score([task.prompt.text] * 2, [task.candidate_a.text, task.candidate_b.text])
         choice = "tie" if abs(a - b) < VOTE_TIE_MARGIN else ("A" if a > b else "B")
-        judgment_submit(task=task, annotator=voter, choice=choice)
+        judgment_submit(task=task, annotator=voter, choice=choice, strength=None if choice == "tie" else 2)
         votes += 1
     return votes
 

@@ -357,7 +357,10 @@ def run_reward_hacking_experiment(
     capability gate is executed, reviewers' spot-check verdicts and battle votes are simulated, and each run
     is registered as a policy version and put through the promotion gate (never forced)."""
     settings = settings or ExperimentSettings()
-    gate = gate or PolicyGateConfig()
+    # window=1: the gate compares the first logged step (the SFT model's own rollouts, before any update) with
+    # the last; on the tiny model a length bias inflates answers within two or three steps, inside a 5-step
+    # window. Both runs are judged with the same config.
+    gate = gate or PolicyGateConfig(window=1)
     users = {
         "engineer": demo_user(EXPERIMENT_USERS["engineer"], Role.ENGINEER, can_log_in=True),
         "reviewer": demo_user(EXPERIMENT_USERS["reviewer"], Role.REVIEWER, can_log_in=True),

@@ -42,8 +42,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--length-bonus",
             type=float,
-            default=0.2,
-            help="--reward-hacking: reward per response character added in the biased run (default 0.2).",
+            default=0.1,
+            help="--reward-hacking: reward per response character added in the biased run (default 0.1).",
         )
 
     def _reward_hacking(self, *, steps: int | None, length_bonus: float, policy: str | None) -> None:

@@ -117,7 +117,7 @@ def reward_hacking_lines(report, *, total_seconds: float) -> list[str]:
     runs = [report.runs[k] for k in ("unbiased", "biased") if k in report.runs]
 
     def row(name: str, values: list[str]) -> str:
-        return f"  {name:<26}" + "".join(f"{v:<34}" for v in values)
+        return f"  {name:<28}" + "".join(f"{v:<38}" for v in values)
 
     def fmt(x: float) -> str:
         return f"{x:.3f}"

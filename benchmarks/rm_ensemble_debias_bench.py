@@ -56,6 +56,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ensemble-size", type=int, default=3)
     parser.add_argument("--length-penalty", type=float, default=1.0)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument(
+        "--extra", default="{}", help="JSON config fields every variant gets (e.g. a sweep's)"
+    )
     parser.add_argument("--stats-pairs", type=int, default=100, help="train pairs for the card's mean/std")
     parser.add_argument("--out", default="", help="keep the models here (default: a temp dir)")
     args = parser.parse_args()
@@ -81,18 +85,20 @@ def main() -> int:
         limit=args.records or None,
     )
     base = {
-        "learning_rate": 1e-4,
+        "learning_rate": args.learning_rate,
         "per_device_train_batch_size": args.batch_size,
         "max_length": args.max_length,
         "max_train_pairs": args.train_pairs,
         "logging_steps": 2,
         "eval_batch_size": 32,
         "torch_threads": args.threads,
+        **json.loads(args.extra),
     }
     options = {
         "default": {},
         "ensemble": {"ensemble_size": args.ensemble_size},
         "debiased": {"length_penalty": args.length_penalty},
+        "offset": {"length_offset": True},
     }
     print(json.dumps({"counts": counts, "config": base}), flush=True)
     results, outcomes = {}, {}
@@ -126,13 +132,15 @@ def main() -> int:
             "steps": run["steps"],
             "wall_seconds": round(wall, 1),
             "ensemble": ev.get("ensemble"),
+            "length_offset_weight": (run.get("data") or {}).get("train", {}).get("length_offset_weight"),
             "member_train_seconds": run.get("ensemble", {}).get("member_train_seconds"),
         }
         print(name, json.dumps(results[name]), flush=True)
-    if "default" in outcomes and "debiased" in outcomes:
-        diff = paired_bootstrap_difference(outcomes["debiased"], outcomes["default"], seed=0)
-        results["debiased"]["vs_default"] = diff
-        print("debiased - default", json.dumps(diff), flush=True)
+    for name in outcomes:
+        if name != "default" and "default" in outcomes:
+            diff = paired_bootstrap_difference(outcomes[name], outcomes["default"], seed=0)
+            results[name]["vs_default"] = diff
+            print(f"{name} - default", json.dumps(diff), flush=True)
     (work / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     print("results in", work / "results.json")
     return 0

@@ -31,6 +31,9 @@ def main() -> int:
     parser.add_argument("--train-pairs", type=int, default=256)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-lengths", type=int, nargs="+", default=[128, 256, 512])
+    parser.add_argument("--lora-ranks", type=int, nargs="+", default=[0, 16])
+    parser.add_argument("--max-epochs", type=int, default=2)
     args = parser.parse_args()
 
     import django
@@ -68,10 +71,10 @@ def main() -> int:
         "n_startup_trials": 3,
         "space": {
             "learning_rate": {"low": 1e-5, "high": 5e-4, "log": True},
-            "num_train_epochs": {"low": 1, "high": 2},
-            "max_length": {"choices": [128, 256, 512]},
+            "num_train_epochs": {"low": 1, "high": args.max_epochs},
+            "max_length": {"choices": args.max_lengths},
             "truncate_prompt_left": {"choices": [True, False]},
-            "lora_r": {"choices": [0, 16]},
+            "lora_r": {"choices": args.lora_ranks},
             "weight_decay": {"low": 0.0, "high": 0.1},
         },
         "base": base,
@@ -102,11 +105,19 @@ def main() -> int:
     best = next(t for t in trials if t.number == sweep.best_trial_number)
 
     # The default config once more, as an ordinary run: its test accuracy (the sweep read test only for best).
-    default_run = reward_run_create(
-        snapshot=snapshot, base_model="minilm", config=default_trial.run.config, seed=args.seed, enqueue=False
-    )
-    jobs.run_execute(run_id=default_run.pk)
-    default_run.refresh_from_db()
+    # When the sweep chose the default itself, its final run is that run.
+    if best.number == default_trial.number and sweep.final_run_id:
+        default_run = sweep.final_run
+    else:
+        default_run = reward_run_create(
+            snapshot=snapshot,
+            base_model="minilm",
+            config=default_trial.run.config,
+            seed=args.seed,
+            enqueue=False,
+        )
+        jobs.run_execute(run_id=default_run.pk)
+        default_run.refresh_from_db()
     default_eval = ModelEvaluation.objects.get(reward_model__run=default_run).metrics
     d_acc, d_n = default_eval["accuracy"], default_eval["n"]
     best_test = sweep.test_result

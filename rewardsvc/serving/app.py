@@ -75,13 +75,27 @@ class _LazyApp:
 
     def __init__(self) -> None:
         self._app: Starlette | None = None
+        self._failed: BaseException | None = None
         self._lock = threading.Lock()
 
     async def __call__(self, scope, receive, send) -> None:
         if self._app is None:
             with self._lock:
+                if self._failed is not None:
+                    # Django's app registry cannot be set up twice after a failure ("populate() isn't
+                    # reentrant"): every later call names the first cause instead.
+                    raise RuntimeError(
+                        f"the reward server failed to start: {self._failed!r}"
+                    ) from self._failed
                 if self._app is None:
-                    self._app = create_app()
+                    try:
+                        self._app = create_app()
+                    except BaseException as exc:
+                        # uvicorn's default lifespan mode swallows an error of the first (lifespan) call
+                        # ("ASGI 'lifespan' protocol appears unsupported"): log it where the operator looks.
+                        self._failed = exc
+                        logging.getLogger("rewardsvc").exception("the reward server failed to start")
+                        raise
         await self._app(scope, receive, send)
 
 

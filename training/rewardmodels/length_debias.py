@@ -13,10 +13,19 @@ rewards or lengths are all equal contributes no penalty (the small ``eps`` keeps
 The maths are the pure functions ``length_correlation`` / ``length_penalized_loss``; the TRL adapter is a
 collator that carries the lengths and a ``RewardTrainer`` whose ``compute_loss`` adds the penalty to TRL's
 own loss (margin and centring included) and logs the batch correlation.
+
+The second option is a **length offset** (ODIN's separate length head, reduced to one fixed weight): before
+training, a one-parameter Bradley-Terry fit finds how much the log-length difference alone explains the
+labels (``length_offset_fit``), and training then sees the pair logit ``r(chosen) - r(rejected) + w * d``
+with ``d = log1p(len chosen) - log1p(len rejected)``, passed to TRL as its ``margin`` column
+(``margin - w * d``; TRL's loss is ``-log sigmoid(r_c - r_r - margin)``). The length term explains what
+length explains, so the reward head has nothing to gain from encoding length; it is not part of the saved
+model (serving scores ``r`` alone). It needs no change to TRL's trainer and costs nothing per step.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 LENGTH_COLUMNS = ("chosen_length", "rejected_length")
@@ -94,3 +103,48 @@ def debiased_trainer(**kwargs: Any):
             return (loss, outputs) if return_outputs else loss
 
     return LengthDebiasedRewardTrainer(**kwargs)
+
+
+# A one-sided length difference (every chosen answer shorter) has no finite maximum; the cap keeps it sane.
+LENGTH_OFFSET_CAP = 10.0
+
+
+def length_log_differences(len_chosen, len_rejected) -> list[float]:
+    """``log1p(len chosen) - log1p(len rejected)`` per pair (lengths in characters)."""
+    return [math.log1p(c) - math.log1p(r) for c, r in zip(len_chosen, len_rejected, strict=True)]
+
+
+def length_offset_fit(diffs: list[float], *, iterations: int = 50) -> float:
+    """The weight ``w`` maximising ``sum log sigmoid(w * d)`` over the pairs' log-length differences: how
+    strongly length alone predicts the chosen side (negative: shorter answers win). Newton's method in one
+    dimension (the objective is concave); 0 when no pair differs in length, capped at +-LENGTH_OFFSET_CAP."""
+    d = [x for x in diffs if x != 0.0]
+    if not d:
+        return 0.0
+    w = 0.0
+    for _ in range(iterations):
+        grad = hess = 0.0
+        for x in d:
+            p = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, w * x))))  # sigmoid(w x)
+            grad += x * (1.0 - p)
+            hess += x * x * p * (1.0 - p)
+        if hess <= 0.0:
+            break
+        step = grad / hess
+        w = max(-LENGTH_OFFSET_CAP, min(LENGTH_OFFSET_CAP, w + step))
+        if abs(step) < 1e-9 or abs(w) == LENGTH_OFFSET_CAP:
+            break
+    return float(w)
+
+
+def add_length_offset(cols: dict[str, list], rows: list[dict]) -> float:
+    """Fit the length offset on the kept train pairs and fold it into ``cols["margin"]`` (created when the
+    snapshot has none): ``margin - w * d`` per pair. Returns ``w``."""
+    kept = cols["kept_index"]
+    diffs = length_log_differences(
+        [len(rows[i]["chosen"]) for i in kept], [len(rows[i]["rejected"]) for i in kept]
+    )
+    w = length_offset_fit(diffs)
+    margins = cols.get("margin") or [0.0] * len(kept)
+    cols["margin"] = [float(m) - w * d for m, d in zip(margins, diffs, strict=True)]
+    return w

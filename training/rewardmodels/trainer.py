@@ -21,7 +21,7 @@ from training.datasets.reader import preference_rows, read_snapshot_split, snaps
 from training.jobs import RunReporter
 from training.rewardmodels.ensemble import bootstrap_resample, ensemble_report, train_ensemble
 from training.rewardmodels.evaluation import evaluate_and_describe
-from training.rewardmodels.length_debias import add_length_columns, debiased_trainer
+from training.rewardmodels.length_debias import add_length_columns, add_length_offset, debiased_trainer
 from training.rewardmodels.validation import checkpoint_selection, evaluation_args, validation_dataset
 from training.rm_encoding import PairEncoder, encoding_record, prepare_tokenizer, tokenize_pairs
 from training.tracking import Tracking, tracking_env, tracking_for
@@ -102,6 +102,11 @@ class RewardRunConfig:
     (``training.rewardmodels.length_debias``); 0 turns it off. The correlation is scale-free, so its gradient
     grows as the rewards' spread shrinks: on a freshly initialised head a large weight swings the correlation
     past 0 (see benchmarks/RESULTS.md for the weights measured on hh-rlhf)."""
+    length_offset: bool = False
+    """Length debiasing by a length offset (ODIN's separate length head, as one weight fitted on the train
+    pairs before training): the pair logit during training is ``r_c - r_r + w * (log1p len_c - log1p
+    len_r)``, so the reward head need not encode length; the saved model is the reward head alone
+    (``training.rewardmodels.length_debias``). The fitted ``w`` is in the run's train report."""
     ensemble_size: int = 1
     """Train this many members as one ensemble RM: one run, one artifact (``members/<i>``), one registered
     version; the server scores with the members' mean and returns their spread as ``uncertainty``
@@ -281,6 +286,8 @@ def train_reward_model(
     cols, report = tokenize_pairs(rows, encoder, use_margin=cfg.use_margin)
     if cfg.length_penalty:
         add_length_columns(cols, rows)
+    if cfg.length_offset and cols["kept_index"]:
+        report["length_offset_weight"] = round(add_length_offset(cols, rows), 6)
     report["neutral_dropped"] = neutral
     cols.pop("kept_index")
     if not cols["chosen_ids"]:

@@ -128,3 +128,58 @@ def test_a_negative_or_mistyped_length_penalty_is_refused(tiny_snapshot, config)
     with pytest.raises(ValidationError) as info:
         reward_run_create(snapshot=tiny_snapshot, base_model="tiny", config=config, enqueue=False)
     assert "config.length_penalty" in str(info.value.message_dict)
+
+
+# --- length offset (a fixed length term in the training logit) -----------------------------------------------
+
+
+def test_length_offset_fit_solves_the_one_parameter_bradley_terry():
+    from training.rewardmodels.length_debias import LENGTH_OFFSET_CAP, length_offset_fit
+
+    # d = [+1, -1, -1]: maximise log s(w) + 2 log s(-w); d/dw = s(-w) - 2 s(w) = 0 -> s(w) = 1/3, w = -ln 2.
+    assert length_offset_fit([1.0, -1.0, -1.0]) == pytest.approx(-math.log(2), abs=1e-9)
+    # balanced: length explains nothing
+    assert length_offset_fit([0.5, -0.5, 2.0, -2.0]) == pytest.approx(0.0, abs=1e-12)
+    # no length difference at all, or all one way (no finite maximum): 0 and the cap
+    assert length_offset_fit([0.0, 0.0]) == 0.0
+    assert length_offset_fit([]) == 0.0
+    assert length_offset_fit([-1.0, -2.0]) == -LENGTH_OFFSET_CAP
+
+
+def test_add_length_offset_folds_the_term_into_trls_margin_column():
+    from training.rewardmodels.length_debias import add_length_offset
+
+    rows = [
+        {"chosen": "a" * 9, "rejected": "b" * 99},  # shorter chosen
+        {"chosen": "c" * 99, "rejected": "d" * 9},
+        {"chosen": "e" * 9, "rejected": "f" * 99},
+        {"chosen": "skipped (not kept)", "rejected": ""},
+    ]
+    d = math.log(10) - math.log(100)  # log1p(9) - log1p(99)
+    cols = {"kept_index": [0, 1, 2], "chosen_ids": [[1], [2], [3]], "rejected_ids": [[4], [5], [6]]}
+    w = add_length_offset(cols, rows)
+    # shorter wins 2 of 3: w * |d| = ln 2, negative (length counts against a response)
+    assert w == pytest.approx(-math.log(2) / abs(d), rel=1e-9)
+    assert cols["margin"] == pytest.approx([-w * d, w * d, -w * d])
+    # an existing margin column is kept and shifted
+    cols = {"kept_index": [0, 1, 2], "margin": [1.0, 0.0, 2.0]}
+    w = add_length_offset(cols, rows)
+    assert cols["margin"] == pytest.approx([1.0 - w * d, w * d, 2.0 - w * d])
+
+
+@pytest.mark.django_db
+def test_a_tiny_length_offset_run_completes_and_records_its_weight(tiny_snapshot, tiny_reward_model_dir):
+    run = reward_run_create(
+        snapshot=tiny_snapshot,
+        base_model=str(tiny_reward_model_dir),
+        config={**TINY_CONFIG, "length_offset": True},
+        enqueue=False,
+    )
+    jobs.run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, (run.status_reason, run.log_tail)
+    rm = RewardModel.objects.get(run=run)
+    assert rm.card["params"]["length_offset"] is True
+    weight = run.summary["data"]["train"]["length_offset_weight"]
+    assert isinstance(weight, float) and abs(weight) <= 10
+    assert ModelEvaluation.objects.get(reward_model=rm).metrics["n"] == 12

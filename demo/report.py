@@ -101,6 +101,17 @@ def report_lines(result: DemoResult, *, total_seconds: float | None = None) -> l
     for name, cells in (capability.get("sets") or {}).items():
         scores = ", ".join(f"{role} {cell['score']:.2f}" for role, cell in cells.items())
         lines.append(f"  capability  {name}: {scores} (n={next(iter(cells.values()))['n']})")
+    version = result.policy_version
+    if version:
+        lines.append(
+            f"  registry    policy v{version['version']} registered; promotion gate "
+            + ("passes" if version["passed"] else "not yet passed")
+            + ": "
+            + ", ".join(f"{k} {'pass' if c['passed'] else 'FAIL'}" for k, c in version["checks"].items())
+        )
+        lines += [
+            f"              {k}: {c['detail']}" for k, c in version["checks"].items() if not c["passed"]
+        ]
     if ppo.get("warnings"):
         lines.append(f"              detector warnings: {', '.join(map(str, ppo['warnings']))}")
     timing = ", ".join(f"{k} {v:.0f}s" for k, v in result.seconds.items())

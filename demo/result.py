@@ -30,5 +30,7 @@ class DemoResult:
     server: dict[str, Any] = field(default_factory=dict)
     policy_model: str = ""
     ppo: dict[str, Any] = field(default_factory=dict)
+    policy_version: dict[str, Any] = field(default_factory=dict)
+    """The registered policy version and its promotion-gate verdict (checked, not promoted)."""
     seconds: dict[str, float] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)

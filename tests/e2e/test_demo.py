@@ -16,6 +16,7 @@ from annotation.models import AnnotatorFlag, ApiToken, FlagStatus, Judgment, Jud
 from training.models import (
     DatasetSnapshot,
     JobStatus,
+    PolicyVersion,
     Promotion,
     RewardModel,
     RunKind,
@@ -70,6 +71,17 @@ def test_fast_demo_runs_the_whole_loop_and_reports_where_to_look():
     assert math.isfinite(ppo.summary["reward_first"]) and math.isfinite(ppo.summary["reward_last"])
     assert math.isfinite(ppo.summary["kl_last"])
     assert Path(ppo.summary["model_dir"], "config.json").is_file()
+
+    # The policy is registered and its promotion gate evaluated (not promoted: no human votes yet).
+    version = PolicyVersion.objects.get(run=ppo)
+    assert not version.is_active and version.gate["checks"]
+    assert {c["check"] for c in version.gate["checks"]} >= {
+        "capability",
+        "battle",
+        "reward_length",
+        "spot_checks",
+    }
+    assert f"policy v{version.version} registered; promotion gate" in report
 
     # The server was stopped and its token revoked at the end.
     with pytest.raises(httpx.TransportError):

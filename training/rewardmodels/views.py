@@ -127,6 +127,7 @@ def run_create_page(request):
                     float(raw) if "." in raw or "e" in raw else int(raw)
                 )
         config["use_lora"] = request.POST.get("use_lora") == "on"
+        config["length_offset"] = request.POST.get("length_offset") == "on"
         config["truncate_prompt_left"] = request.POST.get("truncate_prompt_left", "on") == "on"
         run = reward_run_create(
             snapshot=snapshot,

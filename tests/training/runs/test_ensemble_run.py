@@ -185,7 +185,12 @@ def test_the_run_form_queues_an_ensemble_with_a_length_penalty(client, tiny_snap
     bad = client.post(reverse("training:run_create"), {**form, "ensemble_size": "0"}, follow=True)
     assert "config.ensemble_size: must be at least 1" in bad.content.decode()
     assert not TrainingRun.objects.exists()
-    client.post(reverse("training:run_create"), {**form, "ensemble_size": "3", "length_penalty": "0.5"})
+    assert 'name="length_offset">' in page  # unchecked by default
+    client.post(
+        reverse("training:run_create"),
+        {**form, "ensemble_size": "3", "length_penalty": "0.5", "length_offset": "on"},
+    )
     run = TrainingRun.objects.get()
     assert run.status == JobStatus.QUEUED
     assert run.config["ensemble_size"] == 3 and run.config["length_penalty"] == 0.5
+    assert run.config["length_offset"] is True

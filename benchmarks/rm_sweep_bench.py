@@ -41,6 +41,13 @@ def main() -> int:
     django.setup()
     from django.conf import settings
 
+    from training.rewardmodels.trainer import RewardRunConfig
+
+    defaults = RewardRunConfig()
+    if defaults.max_length not in args.max_lengths or (0 not in args.lora_ranks and not defaults.use_lora):
+        # trial 0 is the one-click defaults only when each of their values lies in the searched space
+        parser.error(f"--max-lengths must include the default {defaults.max_length} and --lora-ranks 0")
+
     from annotation.models import Project
     from training import jobs
     from training.hh_rlhf_files import write_hh_rlhf_snapshot_files

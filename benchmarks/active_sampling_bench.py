@@ -74,6 +74,46 @@ def simulate(m: int, seed: int, strategy: str, *, max_votes: int, batch: int, el
     return np.array(votes), np.array(widths), np.array(top_err)
 
 
+def _median_width(theta: np.ndarray, alloc: np.ndarray, votes: float) -> float:
+    """Median Wald 95% width (Elo) of the centred strengths when ``votes`` are spread over the pairs by
+    ``alloc`` (sums to 1), at the true strengths."""
+    p = 1.0 / (1.0 + np.exp(-(theta[:, None] - theta[None, :])))
+    w = alloc * votes * p * (1.0 - p)
+    np.fill_diagonal(w, 0.0)
+    cov = np.linalg.pinv(np.diag(w.sum(axis=1)) - w)
+    return float(np.median(2 * 1.96 * ELO_SCALE * np.sqrt(np.clip(np.diag(cov), 0, None))))
+
+
+def _votes_for_target(theta: np.ndarray, alloc: np.ndarray) -> float:
+    alloc = alloc / alloc.sum()
+    lo, hi = 10.0, 1e8
+    while hi / lo > 1.002:  # bisection on a log scale: the width falls monotonically with the votes
+        mid = (lo * hi) ** 0.5
+        lo, hi = (lo, mid) if _median_width(theta, alloc, mid) < TARGET_WIDTH else (mid, hi)
+    return hi
+
+
+def design_bounds(m: int, seed: int, elo_sd: float) -> tuple[float, float]:
+    """How far any pairing can beat uniform on the interval target, for this seed's true strengths:
+
+    - Fisher bound: one vote adds at most 0.25 (an even match) to the information of each of its two models;
+      uniform pairing adds E[p(1-p)] over random partners on average. For the same information per model no
+      pairing can use fewer than mean(p(1-p)) / 0.25 of uniform's votes.
+    - Oracle: the votes an allocation proportional to (p(1-p))^k (k = 1, 2, 4, 8, 16: ever more even
+      matches) needs, knowing the true strengths in advance and without sampling noise, relative to uniform's
+      allocation in the same exact (Fisher) computation; the best k is reported.
+    """
+    true = np.random.default_rng(1000 + seed).normal(0.0, elo_sd / ELO_SCALE, size=m)
+    p = 1.0 / (1.0 + np.exp(-(true[:, None] - true[None, :])))
+    info = p * (1.0 - p)
+    np.fill_diagonal(info, 0.0)
+    fisher = float(info.sum() / (m * (m - 1)) / 0.25)
+    uniform = np.ones((m, m)) - np.eye(m)
+    base = _votes_for_target(true, uniform)
+    oracle = min(_votes_for_target(true, info**k) for k in (1, 2, 4, 8, 16)) / base
+    return fisher, oracle
+
+
 def votes_needed(votes, widths, top_err) -> tuple[float, float]:
     below = np.flatnonzero(widths < TARGET_WIDTH)
     width_n = float(votes[below[0]]) if len(below) else np.nan
@@ -101,6 +141,7 @@ def main() -> None:
     print("| models | seed | strategy | votes to median 95% CI < 50 Elo | votes to right top 5 | seconds |")
     print("|---|---|---|---|---|---|")
     ratios: dict = {}
+    bounds: dict = {}
     for m in args.models:
         for seed in args.seeds:
             need = {}
@@ -126,6 +167,7 @@ def main() -> None:
                 ratios.setdefault((m, strategy), []).append(
                     (need[strategy][0] / need["uniform"][0], need[strategy][1] / need["uniform"][1])
                 )
+            bounds.setdefault(m, []).append(design_bounds(m, seed, args.elo_sd))
     print()
     print(
         "| models | strategy | votes / uniform's, CI < 50 Elo (per seed) | votes / uniform's, top 5 (per seed) |"
@@ -137,6 +179,14 @@ def main() -> None:
         print(
             f"| {m} | {strategy} | {w} (median {np.nanmedian([r[0] for r in rs]):.2f}) | {t} "
             f"(median {np.nanmedian([r[1] for r in rs]):.2f}) |"
+        )
+    print()
+    print("| models | Elo sd | Fisher bound (per seed) | oracle (p(1-p))^k design (per seed) |")
+    print("|---|---|---|---|")
+    for m, bs in bounds.items():
+        print(
+            f"| {m} | {args.elo_sd:.0f} | {', '.join(f'{b[0]:.2f}' for b in bs)} "
+            f"| {', '.join(f'{b[1]:.2f}' for b in bs)} |"
         )
     if args.plot:
         plot(curves, args.models, args.seeds, args.plot)

@@ -106,9 +106,10 @@ def summarise_task(task: str, results: dict[str, Any], *, n_boot: int, seed: int
         s for s in (results.get("samples") or {}).get(task, []) if s.get("filter", filter_name) == filter_name
     ]
     values = [_number(s.get(metric)) for s in samples]
-    if samples and all(v is not None and 0.0 <= v <= 1.0 for v in values):
+    per_sample = bool(samples) and all(v is not None and 0.0 <= v <= 1.0 for v in values)
+    if per_sample and abs(sum(values) / len(values) - value) < 1e-9:  # a mean: bootstrap it like our sets
         interval = bootstrap_interval(values, n_boot=n_boot, seed=seed)
-    else:  # a group: per-sample values live under its subtasks
+    else:  # a group (samples live under its subtasks) or an aggregate other than the mean
         stderr = _number(results["results"][task].get(f"{metric}_stderr,{filter_name}")) or 0.0
         n_samples = results.get("n-samples", {})
         n = n_samples.get(task, {}).get("effective") or sum(
@@ -124,7 +125,7 @@ def summarise_task(task: str, results: dict[str, Any], *, n_boot: int, seed: int
         item = {
             "id": sample.get("doc_id"),
             "score": score,
-            "target": str(sample.get("target"))[:ANSWER_CHARS_KEPT],
+            "target": str(sample.get("target")).replace("\x00", "")[:ANSWER_CHARS_KEPT],
         }
         if isinstance(answer, list) and answer and isinstance(answer[0], str):
             answer = answer[0]

@@ -180,6 +180,12 @@ PREFLAB_MAX_SWEEP_PARALLELISM = int(os.environ.get("PREFLAB_MAX_SWEEP_PARALLELIS
 # Capability gate: items per task set and bootstrap resamples per score (training/policy/capability).
 PREFLAB_MAX_GATE_ITEMS = int(os.environ.get("PREFLAB_MAX_GATE_ITEMS", "1000"))
 PREFLAB_MAX_GATE_BOOTSTRAP = int(os.environ.get("PREFLAB_MAX_GATE_BOOTSTRAP", "10000"))
+# ... lm-evaluation-harness tasks per gate (each one a harness run per model), and the server directories
+# a gate's harness_include_path may name (task YAMLs can name Python functions); comma-separated.
+PREFLAB_MAX_GATE_HARNESS_TASKS = int(os.environ.get("PREFLAB_MAX_GATE_HARNESS_TASKS", "8"))
+PREFLAB_HARNESS_TASK_ROOTS = [
+    Path(p).resolve() for p in env_list("PREFLAB_HARNESS_TASK_ROOTS", str(DATA_DIR / "harness_tasks"))
+]
 # Members of one ensemble reward model: each is a full training run's work.
 PREFLAB_MAX_ENSEMBLE_SIZE = int(os.environ.get("PREFLAB_MAX_ENSEMBLE_SIZE", "8"))
 # Server paths an import API `source` may name (after symlinks are resolved); comma-separated. Not the

@@ -43,6 +43,7 @@ WORK_LIMITS = {
     "parallelism": "PREFLAB_MAX_SWEEP_PARALLELISM",
     "max_items": "PREFLAB_MAX_GATE_ITEMS",  # capability gate: items per task set
     "bootstrap_samples": "PREFLAB_MAX_GATE_BOOTSTRAP",
+    "harness_tasks": "PREFLAB_MAX_GATE_HARNESS_TASKS",  # lm-evaluation-harness tasks of a capability gate
     "ensemble_size": "PREFLAB_MAX_ENSEMBLE_SIZE",
 }
 

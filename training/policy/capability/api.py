@@ -49,7 +49,9 @@ class CapabilityGateApi(PolicyApi):
             required=False,
             default=dict,
             help_text="The gate config (GateConfig), every key optional: sets (of "
-            f"{', '.join(TASK_SET_NAMES)}), max_items, max_new_tokens, batch_size, bootstrap_samples, seed. "
+            f"{', '.join(TASK_SET_NAMES)}), max_items, max_new_tokens, batch_size, bootstrap_samples, seed, "
+            "harness_tasks (lm-evaluation-harness task names, rows 'harness:<task>'), harness_include_path, "
+            "harness_include_defaults. "
             "Typed and strict: a wrong type, an unknown key or set, or a value out of range is a 400 naming "
             "'gate.<field>' (docs/api.md).",
         )

@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from training.models import CapabilityResult, ModelRole, TrainingRun
+from training.policy.capability.harness import TASK_SET_PREFIX
 from training.policy.capability.tasksets import TASK_SET_DESCRIPTIONS
 
 ROLES = [r.value for r in ModelRole]
@@ -32,7 +33,12 @@ def capability_table(policy_run: TrainingRun) -> dict[str, Any] | None:
     sets = [
         {
             "name": name,
-            "description": TASK_SET_DESCRIPTIONS.get(name, ""),
+            "description": TASK_SET_DESCRIPTIONS.get(name)
+            or (
+                f"lm-evaluation-harness task {name.removeprefix(TASK_SET_PREFIX)}"
+                if name.startswith(TASK_SET_PREFIX)
+                else ""
+            ),
             "cells": [cells[name].get(role) for role in roles],
         }
         for name in sorted(cells)

@@ -93,8 +93,8 @@ def gate_run_create(
     if require_finished and policy_run.status != JobStatus.SUCCEEDED:
         raise ValidationError({"policy_run": f"the policy run has not succeeded ({policy_run.status})"})
     cfg = gate_config_parse(config)
-    if not cfg.sets:
-        raise ValidationError({"gate.sets": ["gate.sets: name at least one task set"]})
+    if not cfg.sets and not cfg.harness_tasks:
+        raise ValidationError({"gate.sets": ["gate.sets: name at least one task set or harness task"]})
     models = gate_models(policy_run)
     if not Path(models[ModelRole.POLICY]).is_dir():
         raise ValidationError({"policy_run": "the policy run has no saved model to evaluate"})

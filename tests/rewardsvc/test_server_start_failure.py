@@ -5,21 +5,15 @@ hid the real cause (a syntax error in a module, a wrong settings module) on ever
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.processes import REPO, free_port
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+SERVER = [sys.executable, "-m", "uvicorn", "rewardsvc.server:app", "--host", "127.0.0.1"]
 
 
 def test_a_server_that_fails_to_start_names_the_cause_in_its_log_and_on_every_call(tmp_path):
@@ -28,7 +22,7 @@ def test_a_server_that_fails_to_start_names_the_cause_in_its_log_and_on_every_ca
         "from config.settings import *  # noqa\nINSTALLED_APPS = [*INSTALLED_APPS, 'preflab_broken_app']\n"
     )
     (tmp_path / "preflab_broken_app.py").write_text("x = = 1  # the syntax error at fault\n")
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "server.log"
     env = {
         **os.environ,
@@ -37,16 +31,7 @@ def test_a_server_that_fails_to_start_names_the_cause_in_its_log_and_on_every_ca
     }
     with log.open("w") as out:
         proc = subprocess.Popen(  # noqa: S603 - our own server module
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "rewardsvc.server:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            [*SERVER, "--port", str(port)],
             cwd=REPO,
             env=env,
             stdout=out,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,3 +80,33 @@ def real_reward_server(tiny_reward_model_dir, tmp_path):
     with uvicorn_in_thread(app) as url:
         assert httpx.get(url + "/health").status_code == 200
         yield url
+
+
+@contextlib.contextmanager
+def cancel_on_first_row(model):
+    """Request the cancel of a run as soon as its first ``model`` row (with a ``run_id``) is saved: a cancel
+    that lands mid-way through a job, without timing."""
+    from django.db.models.signals import post_save
+
+    from training import jobs
+
+    def cancel(sender, instance, created, **kwargs):
+        if created:
+            jobs.run_cancel_request(run_id=instance.run_id)
+
+    post_save.connect(cancel, sender=model)
+    try:
+        yield
+    finally:
+        post_save.disconnect(cancel, sender=model)
+
+
+@pytest.fixture
+def engineer_project():
+    """An engineer and a project they are an engineer of."""
+    from annotation.models import Role
+    from tests.factories import make_project, make_user
+
+    engineer = make_user(Role.ENGINEER)
+    project = make_project(members=[(engineer, Role.ENGINEER)])
+    return engineer, project

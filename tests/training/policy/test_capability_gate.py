@@ -4,11 +4,11 @@ rows in PostgreSQL and the ``summary["capability"]`` contract, cancel, config re
 import shutil
 
 import pytest
-from django.db.models.signals import post_save
 from django.urls import reverse
 
 from annotation.models import Role
-from tests.factories import make_project, make_prompt, make_user, token_client
+from tests.factories import make_prompt, make_user, token_client
+from tests.training.policy.conftest import cancel_on_first_row
 from training import jobs
 from training.models import CapabilityResult, JobStatus, RunKind, TrainingRun
 from training.policy import executors  # noqa: F401  (registers the executors)
@@ -37,13 +37,6 @@ def _finished_policy_run(project, engineer, sft_dir, settings, kind=RunKind.PPO)
     run.summary = {"model_dir": str(out)}
     run.save(update_fields=["output_dir", "summary"])
     return run
-
-
-@pytest.fixture
-def engineer_project():
-    engineer = make_user(Role.ENGINEER)
-    project = make_project(members=[(engineer, Role.ENGINEER)])
-    return engineer, project
 
 
 @pytest.mark.slow  # a GRPO step and 16 generations: ~20 s alone, more on a loaded machine
@@ -134,15 +127,8 @@ def test_cancel_mid_way_stops_the_gate(tiny_causal_lm_dir, engineer_project, set
     policy = _finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
     gate = gate_run_create(policy_run=policy, config={**SMALL_GATE, "sets": ["factual"]}, enqueue=False)
 
-    def cancel_after_first_result(sender, instance, created, **kwargs):
-        if created:
-            jobs.run_cancel_request(run_id=instance.run_id)
-
-    post_save.connect(cancel_after_first_result, sender=CapabilityResult)
-    try:
+    with cancel_on_first_row(CapabilityResult):
         jobs.run_execute(run_id=gate.pk)
-    finally:
-        post_save.disconnect(cancel_after_first_result, sender=CapabilityResult)
     gate.refresh_from_db()
     assert gate.status == JobStatus.CANCELLED
     # The SFT model was scored before the cancel; the policy never was.

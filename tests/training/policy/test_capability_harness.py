@@ -8,8 +8,8 @@ import sys
 import pytest
 from django.urls import reverse
 
-from annotation.models import Role
-from tests.factories import make_project, make_prompt, make_user, token_client
+from tests.factories import make_prompt, token_client
+from tests.training.policy.conftest import cancel_on_first_row
 from tests.training.policy.test_capability_gate import _finished_policy_run
 from training import jobs
 from training.models import CapabilityResult, JobStatus, TrainingRun
@@ -48,13 +48,6 @@ def _write_tasks(root):
         "metric_list:\n  - metric: exact_match\n    aggregation: mean\n    higher_is_better: true\n"
     )
     return root
-
-
-@pytest.fixture
-def engineer_project():
-    engineer = make_user(Role.ENGINEER)
-    project = make_project(members=[(engineer, Role.ENGINEER)])
-    return engineer, project
 
 
 @pytest.fixture
@@ -145,7 +138,6 @@ def test_harness_tasks_run_in_the_gate_job_beside_our_sets(
 
 
 def test_cancel_stops_between_harness_tasks(tiny_causal_lm_dir, engineer_project, task_root, settings):
-    from django.db.models.signals import post_save
 
     from training.policy.capability.services import gate_run_create
 
@@ -163,15 +155,8 @@ def test_cancel_stops_between_harness_tasks(tiny_causal_lm_dir, engineer_project
         enqueue=False,
     )
 
-    def cancel_after_first_task(sender, instance, created, **kwargs):
-        if created:
-            jobs.run_cancel_request(run_id=instance.run_id)
-
-    post_save.connect(cancel_after_first_task, sender=CapabilityResult)
-    try:
+    with cancel_on_first_row(CapabilityResult):
         jobs.run_execute(run_id=gate.pk)
-    finally:
-        post_save.disconnect(cancel_after_first_task, sender=CapabilityResult)
     gate.refresh_from_db()
     assert gate.status == JobStatus.CANCELLED
     # A harness-only gate: the SFT model's first task was scored, then the cancel stopped the run.

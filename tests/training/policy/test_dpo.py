@@ -13,8 +13,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from annotation.models import ComparisonTask, Role, TokenScope
-from tests.factories import make_project, make_token, make_user
+from annotation.models import ComparisonTask, TokenScope
+from tests.factories import make_token
 from tests.training.runs.snapshot_files import pref_and_both_bad_rows, synthetic_pairs, write_snapshot
 from training import jobs
 from training.models import DatasetSnapshot, JobStatus, RunKind, RunMetric, TrainingRun
@@ -22,12 +22,6 @@ from training.policy.dpo import DPO_LOSS_TYPES, DPORunConfig
 from training.policy.services import policy_run_create
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def engineer_project():
-    engineer = make_user(Role.ENGINEER)
-    return engineer, make_project(members=[(engineer, Role.ENGINEER)])
 
 
 def _api(user) -> APIClient:

@@ -8,8 +8,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from annotation.models import ComparisonTask, Role, TaskKind, TokenScope
-from tests.factories import make_project, make_token, make_user
+from annotation.models import ComparisonTask, TaskKind, TokenScope
+from tests.factories import make_project, make_token
 from tests.training.runs.snapshot_files import synthetic_pairs, write_snapshot
 from training import jobs
 from training.models import JobStatus, RunKind, TrainingRun
@@ -18,12 +18,6 @@ from training.policy.services import policy_run_create
 pytestmark = pytest.mark.django_db
 
 RULE = {"type": "rule", "name": "vowels"}
-
-
-@pytest.fixture
-def engineer_project():
-    engineer = make_user(Role.ENGINEER)
-    return engineer, make_project(members=[(engineer, Role.ENGINEER)])
 
 
 def _api(user) -> APIClient:

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from annotation.models import ComparisonTask, Role, SpotCheckVerdict
 from annotation.services.judgments import judgment_submit
-from tests.factories import add_member, make_candidate, make_project, make_prompt, make_user, token_client
+from tests.factories import add_member, make_candidate, make_prompt, make_user, token_client
 from training.models import (
     DatasetSnapshot,
     JobStatus,
@@ -24,13 +24,6 @@ from training.policy.battle import battle_project_create
 from training.policy.registry import POLICY_CARD_NAME
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def engineer_project():
-    engineer = make_user(Role.ENGINEER)
-    project = make_project(members=[(engineer, Role.ENGINEER)])
-    return engineer, project
 
 
 def _policy_run(project, engineer, tmp_path, *, status=JobStatus.SUCCEEDED, kind=RunKind.PPO, **summary):

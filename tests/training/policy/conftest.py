@@ -110,3 +110,47 @@ def engineer_project():
     engineer = make_user(Role.ENGINEER)
     project = make_project(members=[(engineer, Role.ENGINEER)])
     return engineer, project
+
+
+def finished_policy_run(project, engineer, sft_dir, settings, kind=None):
+    """A succeeded policy run (PPO unless ``kind``) whose saved model is a copy of the tiny LM (what a trainer
+    leaves behind)."""
+    import shutil
+
+    from training.models import JobStatus, RunKind, TrainingRun
+
+    run = TrainingRun.objects.create(
+        kind=kind or RunKind.PPO,
+        project=project,
+        base_model=str(sft_dir),
+        status=JobStatus.SUCCEEDED,
+        created_by=engineer,
+        config={},
+    )
+    out = settings.ARTIFACT_DIR / "policies" / f"run-{run.pk}"
+    shutil.copytree(sft_dir, out)
+    run.output_dir = str(out)
+    run.summary = {"model_dir": str(out)}
+    run.save(update_fields=["output_dir", "summary"])
+    return run
+
+
+def assert_gate_config_refused(engineer, project, policy, gate, field) -> str:
+    """A bad gate config is a 400 naming ``field`` both on ``POST /policy-runs/{id}/capability/`` and inside a
+    new policy run's config, and writes nothing. Returns the first refusal's message."""
+    from django.urls import reverse
+
+    from tests.factories import token_client
+    from training.models import CapabilityResult, TrainingRun
+
+    client = token_client(engineer, ("train",))
+    before = TrainingRun.objects.count()
+    resp = client.post(reverse("policy-run-capability", args=[policy.pk]), {"gate": gate}, format="json")
+    assert resp.status_code == 400 and field in resp.json()["error"]["message"], resp.content
+    assert field in resp.json()["error"]["fields"]
+    message = resp.json()["error"]["message"]
+    body = {"kind": "ppo", "base_model": "/models/sft", "project_id": project.pk, "config": {"gate": gate}}
+    resp = client.post(reverse("policy-run-list"), body, format="json")
+    assert resp.status_code == 400 and field in resp.json()["error"]["message"], resp.content
+    assert TrainingRun.objects.count() == before and not CapabilityResult.objects.exists()
+    return message

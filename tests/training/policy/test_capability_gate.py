@@ -1,14 +1,16 @@
 """The capability gate as a job: queued by a succeeded policy run, base / SFT / policy on the task sets,
 rows in PostgreSQL and the ``summary["capability"]`` contract, cancel, config refusal, API and page."""
 
-import shutil
-
 import pytest
 from django.urls import reverse
 
 from annotation.models import Role
 from tests.factories import make_prompt, make_user, token_client
-from tests.training.policy.conftest import cancel_on_first_row
+from tests.training.policy.conftest import (
+    assert_gate_config_refused,
+    cancel_on_first_row,
+    finished_policy_run,
+)
 from training import jobs
 from training.models import CapabilityResult, JobStatus, RunKind, TrainingRun
 from training.policy import executors  # noqa: F401  (registers the executors)
@@ -19,24 +21,6 @@ from training.policy.services import policy_run_create
 pytestmark = pytest.mark.django_db
 
 SMALL_GATE = {"max_items": 2, "max_new_tokens": 4, "batch_size": 4, "bootstrap_samples": 50}
-
-
-def _finished_policy_run(project, engineer, sft_dir, settings, kind=RunKind.PPO):
-    """A succeeded policy run whose saved model is a copy of the tiny LM (what a trainer leaves behind)."""
-    run = TrainingRun.objects.create(
-        kind=kind,
-        project=project,
-        base_model=str(sft_dir),
-        status=JobStatus.SUCCEEDED,
-        created_by=engineer,
-        config={},
-    )
-    out = settings.ARTIFACT_DIR / "policies" / f"run-{run.pk}"
-    shutil.copytree(sft_dir, out)
-    run.output_dir = str(out)
-    run.summary = {"model_dir": str(out)}
-    run.save(update_fields=["output_dir", "summary"])
-    return run
 
 
 @pytest.mark.slow  # a GRPO step and 16 generations: ~20 s alone, more on a loaded machine
@@ -124,7 +108,7 @@ def test_disabled_gate_is_recorded_and_queues_nothing(tiny_causal_lm_dir, engine
 
 def test_cancel_mid_way_stops_the_gate(tiny_causal_lm_dir, engineer_project, settings):
     engineer, project = engineer_project
-    policy = _finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
+    policy = finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
     gate = gate_run_create(policy_run=policy, config={**SMALL_GATE, "sets": ["factual"]}, enqueue=False)
 
     with cancel_on_first_row(CapabilityResult):
@@ -152,21 +136,13 @@ def test_bad_gate_configs_are_400_and_create_nothing(
 ):
     engineer, project = engineer_project
     make_prompt(project, "Hello?")
-    policy = _finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
-    client = token_client(engineer, ("train",))
-    before = TrainingRun.objects.count()
-    resp = client.post(reverse("policy-run-capability", args=[policy.pk]), {"gate": gate}, format="json")
-    assert resp.status_code == 400 and field in resp.json()["error"]["message"], resp.content
-    assert field in resp.json()["error"]["fields"]
-    body = {"kind": "ppo", "base_model": "/models/sft", "project_id": project.pk, "config": {"gate": gate}}
-    resp = client.post(reverse("policy-run-list"), body, format="json")
-    assert resp.status_code == 400 and field in resp.json()["error"]["message"], resp.content
-    assert TrainingRun.objects.count() == before and not CapabilityResult.objects.exists()
+    policy = finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
+    assert_gate_config_refused(engineer, project, policy, gate, field)
 
 
 def test_api_starts_and_lists_and_page_shows_scores(tiny_causal_lm_dir, engineer_project, settings, client):
     engineer, project = engineer_project
-    policy = _finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
+    policy = finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
     api = token_client(engineer, ("train",))
     url = reverse("policy-run-capability", args=[policy.pk])
     resp = api.post(url, {"gate": {"sets": ["arithmetic"], "max_items": 3}}, format="json")

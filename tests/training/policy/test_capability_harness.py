@@ -9,8 +9,11 @@ import pytest
 from django.urls import reverse
 
 from tests.factories import make_prompt, token_client
-from tests.training.policy.conftest import cancel_on_first_row
-from tests.training.policy.test_capability_gate import _finished_policy_run
+from tests.training.policy.conftest import (
+    assert_gate_config_refused,
+    cancel_on_first_row,
+    finished_policy_run,
+)
 from training import jobs
 from training.models import CapabilityResult, JobStatus, TrainingRun
 from training.policy import executors  # noqa: F401  (registers the executors)
@@ -60,7 +63,7 @@ def test_harness_tasks_run_in_the_gate_job_beside_our_sets(
     tiny_causal_lm_dir, engineer_project, task_root, settings, client
 ):
     engineer, project = engineer_project
-    policy = _finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
+    policy = finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
     api = token_client(engineer, ("train",))
     url = reverse("policy-run-capability", args=[policy.pk])
     gate_config = {
@@ -142,7 +145,7 @@ def test_cancel_stops_between_harness_tasks(tiny_causal_lm_dir, engineer_project
     from training.policy.capability.services import gate_run_create
 
     engineer, project = engineer_project
-    policy = _finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
+    policy = finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
     gate = gate_run_create(
         policy_run=policy,
         config={
@@ -173,7 +176,7 @@ def test_an_unknown_harness_task_fails_the_gate_before_any_model_runs(
     from training.policy.capability.services import gate_run_create
 
     engineer, project = engineer_project
-    policy = _finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
+    policy = finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
     gate = gate_run_create(
         policy_run=policy,
         config={
@@ -217,16 +220,8 @@ def test_bad_harness_configs_are_400_and_create_nothing(
         gate = {**gate, "harness_include_path": str(tmp_path_factory.mktemp("elsewhere"))}
     engineer, project = engineer_project
     make_prompt(project, "Hello?")
-    policy = _finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
-    client = token_client(engineer, ("train",))
-    before = TrainingRun.objects.count()
-    resp = client.post(reverse("policy-run-capability", args=[policy.pk]), {"gate": gate}, format="json")
-    assert resp.status_code == 400 and field in resp.json()["error"]["message"], resp.content
-    assert field in resp.json()["error"]["fields"] and words in resp.json()["error"]["message"]
-    body = {"kind": "ppo", "base_model": "/models/sft", "project_id": project.pk, "config": {"gate": gate}}
-    resp = client.post(reverse("policy-run-list"), body, format="json")
-    assert resp.status_code == 400 and field in resp.json()["error"]["message"], resp.content
-    assert TrainingRun.objects.count() == before and not CapabilityResult.objects.exists()
+    policy = finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
+    assert words in assert_gate_config_refused(engineer, project, policy, gate, field)
 
 
 def test_harness_tasks_without_lm_eval_installed_are_refused(
@@ -234,7 +229,7 @@ def test_harness_tasks_without_lm_eval_installed_are_refused(
 ):
     monkeypatch.setitem(sys.modules, "lm_eval", None)  # what an install without the harness extra sees
     engineer, project = engineer_project
-    policy = _finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
+    policy = finished_policy_run(project, engineer, tiny_causal_lm_dir, settings)
     client = token_client(engineer, ("train",))
     before = TrainingRun.objects.count()
     url = reverse("policy-run-capability", args=[policy.pk])

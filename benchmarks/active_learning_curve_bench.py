@@ -197,7 +197,9 @@ class FineTunedMiniLM:
             m["j"]: 1.0 / (1.0 + math.exp(-(float(a) - float(b))))
             for m, a, b in zip(kept_meta, r_a, r_b, strict=True)
         }
-        return np.array([p.get(int(j), 0.5) for j in idx])  # a pair it cannot encode counts as a coin flip
+        # A pair the encoder drops (a response longer than max_length) gets no score, as an open task the
+        # scoring job cannot encode keeps none and is served after the scored ones: rank it last.
+        return np.array([p.get(int(j), np.nan) for j in idx])
 
 
 def run(
@@ -237,7 +239,8 @@ def run(
             n_random = int(round(share * k)) if strategy == "mix" else 0
             rand = pick_rng.choice(left, n_random, replace=False) if n_random else np.array([], dtype=int)
             rest = np.setdiff1d(left, rand)
-            chosen = np.concatenate([rand, rest[np.argsort(-unsure(learner.p_pool(rest)))[: k - n_random]]])
+            score = np.nan_to_num(unsure(learner.p_pool(rest)), nan=-1.0)  # unscored pairs last
+            chosen = np.concatenate([rand, rest[np.argsort(-score, kind="stable")[: k - n_random]]])
         labelled[chosen] = True
     return curve
 

@@ -13,7 +13,8 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 
 from annotation.api.errors import error_response
-from annotation.auth import is_admin, visible_projects
+from annotation.auth import visible_projects
+from training.access import ArtifactDirForAdmins
 from training.configs import ConfigError
 from training.models import PolicyPromotion, PolicyVersion
 from training.policy.api import PolicyApi, _validation_error
@@ -32,7 +33,7 @@ GATE_HELP = (
 )
 
 
-class PolicyVersionOutputSerializer(serializers.ModelSerializer):
+class PolicyVersionOutputSerializer(ArtifactDirForAdmins, serializers.ModelSerializer):
     class Meta:
         model = PolicyVersion
         fields = [
@@ -54,13 +55,6 @@ class PolicyVersionOutputSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "artifact_dir": {"help_text": "Server path of the policy files; shown to admins only."}
         }
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        request = self.context.get("request")
-        if request is None or not is_admin(request.user):
-            data.pop("artifact_dir", None)  # a server path: nothing a non-admin can use, something to probe
-        return data
 
 
 class PolicyPromotionOutputSerializer(serializers.ModelSerializer):

@@ -18,8 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api.errors import error_response
-from annotation.auth import MANAGE_SCOPES, HasRole, TokenScopes, is_admin, visible_projects
+from annotation.auth import MANAGE_SCOPES, HasRole, TokenScopes, visible_projects
 from annotation.models import Project, Role
+from training.access import ArtifactDirForAdmins
 from training.datasets.selectors import snapshot_get
 from training.models import (
     SEED_MAX,
@@ -190,7 +191,7 @@ class EvaluationOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "snapshot", "split", "metrics", "created_at"]
 
 
-class RewardModelOutputSerializer(serializers.ModelSerializer):
+class RewardModelOutputSerializer(ArtifactDirForAdmins, serializers.ModelSerializer):
     class Meta:
         model = RewardModel
         fields = [
@@ -211,13 +212,6 @@ class RewardModelOutputSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "artifact_dir": {"help_text": "Server path of the model files; shown to admins only."}
         }
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        request = self.context.get("request")
-        if request is None or not is_admin(request.user):
-            data.pop("artifact_dir", None)  # a server path: nothing a non-admin can use, something to probe
-        return data
 
 
 class RewardModelListApi(TrainApi, ListAPIView):
